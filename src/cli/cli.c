@@ -1,0 +1,70 @@
+/*
+ * cli.c - dispatches `kilowatt <command> ...` through one table.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/banned.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "serve", cmd_serve, "run the daemon" },
+	{ "token", cmd_token, "create, list or revoke API tokens" },
+	{ "migrate", cmd_migrate, "apply database schema migrations and exit" },
+	{ "config", cmd_config, "check a config file, or dump every setting" },
+	{ "version", cmd_version, "print the version" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: kilowatt <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nRun 'kilowatt <command> --help' for a command's options; "
+		     "'man kilowatt' for everything.\n");
+}
+
+int cmd_version(int argc, char **argv)
+{
+	printf("kilowatt %s\n", KW_VERSION);
+	return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "kilowatt: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
+
+int cli_load_config(struct config *cfg, const char *config_path)
+{
+	char err[CONFIG_ERR_MAX];
+	enum log_level lvl;
+
+	config_init(cfg);
+	if ((config_path && config_load_file(cfg, config_path, err) != 0) ||
+	    config_load_env(cfg, err) != 0) {
+		fprintf(stderr, "kilowatt: %s\n", err);
+		return 1;
+	}
+	if (log_level_parse(cfg->log_level, &lvl) == 0)
+		log_set_level(lvl);
+	return 0;
+}

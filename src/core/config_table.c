@@ -1,0 +1,87 @@
+/*
+ * config_table.c - every setting kilowatt has, one row each.
+ *
+ * To add a setting: add a field to struct config (config.h) and a row here.
+ * Nothing else: the INI parser, KILOWATT_* variables, validation and
+ * `kilowatt config dump` are driven by this table.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/config_table.h"
+#include "core/log.h"
+#include "core/tz.h"
+#include "core/banned.h"
+
+static int check_listen(const char *v, char *why, size_t n)
+{
+	const char *colon = strrchr(v, ':');
+	if (!colon || colon == v || !colon[1]) {
+		snprintf(why, n, "expected HOST:PORT");
+		return -1;
+	}
+	for (const char *p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9') {
+			snprintf(why, n, "port must be a number");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int check_level(const char *v, char *why, size_t n)
+{
+	enum log_level l;
+	if (log_level_parse(v, &l) == 0)
+		return 0;
+	snprintf(why, n, "expected debug, info, warn or error");
+	return -1;
+}
+
+static int check_tz(const char *v, char *why, size_t n)
+{
+	if (tz_get(v))
+		return 0;
+	snprintf(why, n, "unknown IANA time zone");
+	return -1;
+}
+
+#define F(field) offsetof(struct config, field)
+#define GiB (INT64_C(1) << 30)
+
+const struct config_row config_rows[] = {
+	{ "http", "listen", CFG_STRING, F(http_listen), "127.0.0.1:8080", 0, 0,
+	  check_listen, 0, "Address and port to listen on (HOST:PORT)." },
+	{ "http", "max_header_bytes", CFG_SIZE, F(http_max_header_bytes), "16k", 1024, 1 << 20,
+	  NULL, 0, "Largest request line plus headers accepted." },
+	{ "http", "max_body_bytes", CFG_SIZE, F(http_max_body_bytes), "32M", 1024, GiB,
+	  NULL, 0, "Largest request body accepted; larger answers 413." },
+	{ "http", "max_connections", CFG_INT, F(http_max_connections), "1024", 1, 60000,
+	  NULL, 0, "Concurrent connections in all." },
+	{ "http", "per_ip_connections", CFG_INT, F(http_per_ip_connections), "64", 1, 60000,
+	  NULL, 0, "Concurrent connections from one address." },
+	{ "http", "idle_timeout", CFG_DURATION, F(http_idle_timeout_s), "60s", 1, 86400,
+	  NULL, 0, "Close a connection idle this long." },
+	{ "http", "request_timeout", CFG_DURATION, F(http_request_timeout_s), "30s", 1, 86400,
+	  NULL, 0, "Answer 408 when a request takes longer than this to arrive." },
+	{ "storage", "data_dir", CFG_STRING, F(storage_data_dir), "./var", 0, 0,
+	  NULL, 0, "Directory holding the database (created if missing)." },
+	{ "storage", "cache_mib", CFG_INT, F(storage_cache_mib), "64", 1, 65536,
+	  NULL, 0, "SQLite page cache per connection, in MiB." },
+	{ "storage", "queue_max_rows", CFG_INT, F(storage_queue_max_rows), "2000000", 1000, 100000000,
+	  NULL, 0, "Readings waiting for the writer; beyond this, ingest answers 503." },
+	{ "storage", "readers", CFG_INT, F(storage_readers), "2", 1, 64,
+	  NULL, 0, "Threads answering queries, each with its own read connection." },
+	{ "ingest", "auto_create_devices", CFG_BOOL, F(ingest_auto_create_devices), "false", 0, 0,
+	  NULL, 0, "Create unknown devices on first write instead of rejecting them." },
+	{ "ingest", "max_future", CFG_DURATION, F(ingest_max_future_s), "1d", 0, 365 * 86400,
+	  NULL, 0, "Reject readings stamped further than this in the future." },
+	{ "devices", "default_timezone", CFG_STRING, F(devices_default_timezone), "UTC", 0, 0,
+	  check_tz, 0, "Time zone of devices created without one (IANA name)." },
+	{ "log", "level", CFG_STRING, F(log_level), "info", 0, 0,
+	  check_level, 1, "Lowest level logged: debug, info, warn or error." },
+};
+
+const size_t config_nrows = sizeof(config_rows) / sizeof(config_rows[0]);

@@ -1,0 +1,349 @@
+/*
+ * api_devices.c - /api/v1/devices: list, create, read, update, delete.
+ *
+ * Reads are answered from the store's in-memory device cache; writes go
+ * through the writer thread and are answered after COMMIT.  Input is strict:
+ * an unknown key or a value of the wrong type is a 400 naming the field.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/tz.h"
+#include "core/xmalloc.h"
+#include "http/api.h"
+#include "http/router.h"
+#include "core/banned.h"
+
+#define MAX_TEXT 1000 /* characters in a free-text field */
+
+int64_t api_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+json_t *api_device_json(const struct store_device *d)
+{
+	char created[TZ_RFC3339_MAX];
+	return json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:b}", "id", d->uuid,
+			 "serial", d->serial, "name", d->name, "description",
+			 d->description ? d->description : "", "address",
+			 d->address ? d->address : "", "region", d->region ? d->region : "",
+			 "timezone", d->timezone, "max_hourly_kwh",
+			 d->has_max_hourly ? json_real(d->max_hourly_kwh) : json_null(),
+			 "reading_type", d->type == READING_COUNTER ? "counter" : "interval",
+			 "created_at", tz_format_rfc3339(tz_get("UTC"), d->created_at, created),
+			 "has_claim_code", d->claim_code != NULL);
+}
+
+struct store_device *api_device_param(struct http_req *r)
+{
+	struct store_device *d = store_device_find(r->store, r->params[0]);
+	if (!d)
+		http_reply_error(r, 404, "not_found", "id", 0, "no device '%.80s'", r->params[0]);
+	return d;
+}
+
+json_t *api_body_object(struct http_req *r)
+{
+	json_error_t je;
+	json_t *o = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!o) {
+		http_reply_error(r, 400, "parse_error", NULL, je.line,
+				 "malformed JSON at line %d, column %d: %s", je.line, je.column,
+				 je.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		http_reply_error(r, 400, "invalid_body", NULL, 0, "expected a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* A UUID-shaped serial would be ambiguous with device ids in paths. */
+static bool uuid_shaped(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
+			return false;
+	}
+	return true;
+}
+
+static int set_text(struct http_req *r, json_t *v, const char *field, char **dst, bool nullable,
+		    size_t maxlen)
+{
+	if (nullable && json_is_null(v)) {
+		free(*dst);
+		*dst = NULL;
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) > maxlen ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		http_reply_error(r, 400, "invalid_value", field, 0,
+				 "%s must be a string of at most %zu characters%s", field, maxlen,
+				 nullable ? " or null" : "");
+		return -1;
+	}
+	free(*dst);
+	*dst = xstrdup(json_string_value(v));
+	return 0;
+}
+
+/* Applies one JSON member to d; answers 400 and returns -1 on a bad value. */
+static int apply_field(struct http_req *r, struct store_device *d, const char *key, json_t *v,
+		       bool creating)
+{
+	if (strcmp(key, "serial") == 0) {
+		if (json_is_integer(v) && json_integer_value(v) >= 0) {
+			char buf[32];
+			snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+			free(d->serial);
+			d->serial = xstrdup(buf);
+			return 0;
+		}
+		if (set_text(r, v, key, &d->serial, true, 64))
+			return -1;
+		if (d->serial && (!*d->serial || uuid_shaped(d->serial))) {
+			http_reply_error(r, 400, "invalid_value", key, 0,
+					 "serial must be non-empty and not shaped like a device id");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "name") == 0) {
+		if (set_text(r, v, key, &d->name, false, 200))
+			return -1;
+		if (!*d->name) {
+			http_reply_error(r, 400, "invalid_value", key, 0, "name must not be empty");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "description") == 0)
+		return set_text(r, v, key, &d->description, false, MAX_TEXT);
+	if (strcmp(key, "address") == 0)
+		return set_text(r, v, key, &d->address, false, MAX_TEXT);
+	if (strcmp(key, "region") == 0)
+		return set_text(r, v, key, &d->region, false, 200);
+	if (strcmp(key, "claim_code") == 0)
+		return set_text(r, v, key, &d->claim_code, true, 128);
+	if (strcmp(key, "timezone") == 0) {
+		if (!creating) {
+			http_reply_error(r, 400, "immutable", key, 0,
+					 "timezone cannot change once a device exists: its stored "
+					 "hours are on that zone's grid (docs/API.md)");
+			return -1;
+		}
+		if (!json_is_string(v) || !tz_get(json_string_value(v))) {
+			http_reply_error(r, 400, "invalid_value", key, 0,
+					 "timezone must be an IANA time zone name such as "
+					 "\"Europe/Brussels\"");
+			return -1;
+		}
+		free(d->timezone);
+		d->timezone = xstrdup(json_string_value(v));
+		return 0;
+	}
+	if (strcmp(key, "max_hourly_kwh") == 0) {
+		if (json_is_null(v)) {
+			d->has_max_hourly = false;
+			return 0;
+		}
+		if (!json_is_number(v) || json_number_value(v) < 0) {
+			http_reply_error(r, 400, "invalid_value", key, 0,
+					 "max_hourly_kwh must be a number >= 0 or null");
+			return -1;
+		}
+		d->has_max_hourly = true;
+		d->max_hourly_kwh = json_number_value(v);
+		return 0;
+	}
+	if (strcmp(key, "reading_type") == 0) {
+		const char *t = json_string_value(v);
+		if (!creating) {
+			http_reply_error(r, 400, "immutable", key, 0,
+					 "reading_type cannot change once a device exists");
+			return -1;
+		}
+		if (!t || (strcmp(t, "interval") != 0 && strcmp(t, "counter") != 0)) {
+			http_reply_error(r, 400, "invalid_value", key, 0,
+					 "reading_type must be \"interval\" or \"counter\"");
+			return -1;
+		}
+		d->type = strcmp(t, "counter") == 0 ? READING_COUNTER : READING_INTERVAL;
+		return 0;
+	}
+	http_reply_error(r, 400, "unknown_field", key, 0, "unknown field '%.48s'", key);
+	return -1;
+}
+
+static int apply_body(struct http_req *r, struct store_device *d, json_t *o, bool creating)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v) {
+		if (apply_field(r, d, key, v, creating))
+			return -1;
+	}
+	return 0;
+}
+
+void api_devices_list(struct http_req *r)
+{
+	const char *lim = http_query(r, "limit"), *cur = http_query(r, "cursor");
+	long limit = lim ? strtol(lim, NULL, 10) : 100;
+	long long after = cur ? strtoll(cur, NULL, 10) : 0;
+	struct store_device **list;
+	json_t *arr = json_array();
+	size_t n;
+
+	if (limit < 1 || limit > 1000) {
+		json_decref(arr);
+		http_reply_error(r, 400, "invalid_value", "limit", 0, "limit must be 1..1000");
+		return;
+	}
+	n = store_device_list(r->store, after, (size_t)limit + 1, http_query(r, "q"), &list);
+	for (size_t i = 0; i < n && i < (size_t)limit; i++)
+		json_array_append_new(arr, api_device_json(list[i]));
+	json_t *next = json_null();
+	if (n > (size_t)limit) {
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%lld", (long long)list[limit - 1]->id);
+		json_decref(next);
+		next = json_string(buf);
+	}
+	store_device_list_free(list, n);
+	http_reply_json(r, 200, json_pack("{s:o, s:o}", "devices", arr, "next_cursor", next));
+}
+
+void api_devices_get(struct http_req *r)
+{
+	struct store_device *d = api_device_param(r);
+	if (!d)
+		return;
+	http_reply_json(r, 200, api_device_json(d));
+	store_device_free(d);
+}
+
+/* The write job of create/update/delete carries one device. */
+struct dev_job {
+	struct http_req *r;
+	struct store_device *d;
+	int status;
+};
+
+static void dev_job_free(void *p)
+{
+	struct dev_job *j = p;
+	store_device_free(j->d);
+	free(j);
+}
+
+static int do_insert(struct store_conn *c, void *ud)
+{
+	return store_device_insert(c, ((struct dev_job *)ud)->d);
+}
+
+static int do_update(struct store_conn *c, void *ud)
+{
+	return store_device_update(c, ((struct dev_job *)ud)->d);
+}
+
+static int do_delete(struct store_conn *c, void *ud)
+{
+	return store_device_delete(c, ((struct dev_job *)ud)->d->id);
+}
+
+static void dev_done(void *ud, int rc)
+{
+	struct dev_job *j = ud;
+	if (rc == KW_EEXIST)
+		http_reply_error(j->r, 409, "conflict", "serial", 0,
+				 "a device with serial '%.64s' already exists", j->d->serial);
+	else if (rc)
+		http_reply_kwerr(j->r, rc);
+	else if (j->status == 204)
+		http_reply_empty(j->r, 204);
+	else
+		http_reply_json(j->r, j->status, api_device_json(j->d));
+}
+
+static void submit(struct http_req *r, struct dev_job *j, store_write_fn fn)
+{
+	int rc;
+	r->ctx = j;
+	r->ctx_free = dev_job_free;
+	if ((rc = store_submit_write(r->store, fn, dev_done, j)) != 0) {
+		http_reply_kwerr(r, rc);
+		return;
+	}
+	http_suspend(r);
+}
+
+void api_devices_create(struct http_req *r)
+{
+	json_t *o = api_body_object(r);
+	struct dev_job *j;
+	if (!o)
+		return;
+	j = xcalloc(1, sizeof(*j));
+	j->r = r;
+	j->status = 201;
+	j->d = xcalloc(1, sizeof(*j->d));
+	j->d->timezone = xstrdup(r->cfg->devices_default_timezone);
+	if (apply_body(r, j->d, o, true) != 0) {
+		json_decref(o);
+		dev_job_free(j);
+		return;
+	}
+	json_decref(o);
+	if (!j->d->name) {
+		dev_job_free(j);
+		http_reply_error(r, 400, "missing_field", "name", 0, "name is required");
+		return;
+	}
+	submit(r, j, do_insert);
+}
+
+void api_devices_update(struct http_req *r)
+{
+	struct store_device *d = api_device_param(r);
+	struct dev_job *j;
+	json_t *o;
+	if (!d)
+		return;
+	if (!(o = api_body_object(r))) {
+		store_device_free(d);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	*j = (struct dev_job){ r, d, 200 };
+	if (apply_body(r, d, o, false) != 0) {
+		json_decref(o);
+		dev_job_free(j);
+		return;
+	}
+	json_decref(o);
+	submit(r, j, do_update);
+}
+
+void api_devices_delete(struct http_req *r)
+{
+	struct store_device *d = api_device_param(r);
+	struct dev_job *j;
+	if (!d)
+		return;
+	j = xcalloc(1, sizeof(*j));
+	*j = (struct dev_job){ r, d, 204 };
+	submit(r, j, do_delete);
+}

@@ -1,0 +1,75 @@
+/*
+ * router.c - the route table and its matcher.
+ *
+ * To add an endpoint: write its handler in the api_<area>.c it belongs to,
+ * declare it in router.h, and add one row here with its access rule.
+ * Nothing else routes requests.
+ */
+#include <string.h>
+
+#include "http/router.h"
+#include "core/banned.h"
+
+const struct route routes[] = {
+	{ "GET", "/healthz", api_healthz, ACCESS_PUBLIC, BODY_NONE, "healthz" },
+	{ "GET", "/metrics", api_metrics, ACCESS_ADMIN, BODY_NONE, "metrics" },
+	{ "POST", "/api/v1/measurements", api_ingest_measurements, ACCESS_WRITE, BODY_ANY,
+	  "measurements" },
+	{ "POST", "/meter", api_ingest_meter, ACCESS_WRITE, BODY_ANY, "meter" },
+	{ "POST", "/write", api_ingest_write, ACCESS_WRITE, BODY_ANY, "write" },
+	{ "GET", "/api/v1/devices", api_devices_list, ACCESS_ADMIN, BODY_NONE, "devices" },
+	{ "POST", "/api/v1/devices", api_devices_create, ACCESS_ADMIN, BODY_ANY, "devices" },
+	{ "GET", "/api/v1/devices/{id}", api_devices_get, ACCESS_ADMIN, BODY_NONE, "device" },
+	{ "PATCH", "/api/v1/devices/{id}", api_devices_update, ACCESS_ADMIN, BODY_ANY, "device" },
+	{ "DELETE", "/api/v1/devices/{id}", api_devices_delete, ACCESS_ADMIN, BODY_NONE, "device" },
+	{ "GET", "/api/v1/devices/{id}/consumption", api_consumption, ACCESS_ADMIN, BODY_NONE,
+	  "consumption" },
+	{ "GET", "/api/v1/devices/{id}/readings", api_readings, ACCESS_ADMIN, BODY_NONE,
+	  "readings" },
+	{ "GET", "/api/v1/regions/consumption", api_regions, ACCESS_ADMIN, BODY_NONE, "regions" },
+};
+
+const size_t nroutes = sizeof(routes) / sizeof(routes[0]);
+
+/* Matches path against pattern segment by segment; a {name} segment
+ * captures one non-empty segment into params, which point into scratch. */
+static bool match(const char *pattern, const char *path, const char **params, char *scratch,
+		  size_t scratch_len)
+{
+	const char *p = pattern, *u = path;
+	size_t np = 0, used = 0;
+
+	while (*p && *u) {
+		if (*p == '{') {
+			size_t n = strcspn(u, "/");
+			if (n == 0 || np == HTTP_MAX_PARAMS || used + n + 1 > scratch_len)
+				return false;
+			memcpy(scratch + used, u, n);
+			scratch[used + n] = '\0';
+			params[np++] = scratch + used;
+			used += n + 1;
+			u += n;
+			p = strchr(p, '}') + 1;
+		} else if (*p++ != *u++) {
+			return false;
+		}
+	}
+	return *p == '\0' && *u == '\0';
+}
+
+const struct route *router_match(const char *method, const char *path,
+				 const char *params[HTTP_MAX_PARAMS], char *scratch,
+				 size_t scratch_len, int *status)
+{
+	bool path_seen = false;
+
+	for (size_t i = 0; i < nroutes; i++) {
+		if (!match(routes[i].pattern, path, params, scratch, scratch_len))
+			continue;
+		path_seen = true;
+		if (strcmp(routes[i].method, method) == 0)
+			return &routes[i];
+	}
+	*status = path_seen ? 405 : 404;
+	return NULL;
+}

@@ -1,0 +1,673 @@
+/*
+ * server.c - libmicrohttpd driven from the libuv loop; the only file, with
+ * the rest of src/http/, that includes <microhttpd.h>.
+ *
+ * Design: MHD runs in external-epoll mode.  Its epoll fd is watched by a
+ * uv_poll_t and MHD's own timeout by a uv_timer_t; whenever either fires we
+ * call MHD_run() and re-arm the timer from MHD_get_timeout().  So the whole
+ * HTTP server is single-threaded on the loop thread, and blocking work goes
+ * to the store's threads, with the connection suspended until its answer.
+ *
+ * WebSocket (from the next issues on) attaches here: a route answers 101
+ * with MHD_create_response_for_upgrade() (MHD_ALLOW_UPGRADE is set), and the
+ * upgraded socket is handed to http/ws.c, which will be the only includer of
+ * wslay.
+ *
+ * Request states (one struct conn_state per request):
+ *
+ *   RECEIVING --body complete--> DISPATCH --token cached--> HANDLER
+ *                                   |                         |
+ *                          token lookup (suspended)      reply now / suspend
+ *                                   v                         v
+ *                               HANDLER ------------------> ANSWERED --MHD--> completed
+ *
+ * Invariants:
+ *  1. A request is answered exactly once; st->resp is set once and queued
+ *     from the access handler (after a resume when it came asynchronously).
+ *  2. A suspended connection is resumed exactly once, by finish().
+ *  3. Every byte of body is counted against http.max_body_bytes before it
+ *     is stored; a larger body answers 413 without being kept.
+ *  4. active counts requests between their first callback and MHD's
+ *     completion notice; shutdown waits for it to reach zero.
+ */
+#include <microhttpd.h>
+#include <netdb.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/hmap.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "store/store.h"
+#include "core/banned.h"
+
+#define TOKEN_TTL_MS 5000 /* a revoked token keeps working at most this long */
+#define MAX_STATUS 600
+
+struct token_entry {
+	unsigned char hash[32];
+	struct principal who; /* PRINCIPAL_NONE: unknown or revoked */
+	uint64_t expires;     /* monotonic ms */
+};
+
+struct http_server {
+	uv_loop_t *loop;
+	struct MHD_Daemon *d;
+	uv_poll_t poll;
+	uv_timer_t timer;
+	uv_timer_t drain;
+	int handles_open;
+	struct store *store;
+	const struct config *cfg;
+	unsigned active;
+	bool quiescing;
+	uint64_t drain_deadline;
+	void (*close_cb)(void *);
+	void *close_ud;
+	struct hmap tokens; /* first 8 bytes of hash -> index in tok */
+	struct token_entry *tok;
+	size_t ntok, tokcap;
+	uint64_t *requests; /* (nroutes + 1) x MAX_STATUS counters */
+};
+
+enum phase { RECEIVING, HANDLING, ANSWERED };
+
+struct http_conn_state {
+	struct http_req req;
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const struct route *route;
+	size_t route_idx;
+	enum phase phase;
+	struct kwbuf body;
+	bool suspended;
+	bool want_suspend;
+	struct MHD_Response *resp;
+	unsigned status;
+	uint64_t start_ms;
+	char params[512];
+	char token[128];
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* --- driving MHD from libuv ------------------------------------------------- */
+
+static void run_mhd(struct http_server *s);
+
+static void on_timer(uv_timer_t *t)
+{
+	run_mhd(t->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	run_mhd(p->data);
+}
+
+static void run_mhd(struct http_server *s)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (!s->d)
+		return;
+	MHD_run(s->d);
+	if (MHD_get_timeout(s->d, &ms) == MHD_YES)
+		uv_timer_start(&s->timer, on_timer, ms, 0);
+	else
+		uv_timer_stop(&s->timer);
+}
+
+/* --- answering ---------------------------------------------------------------- */
+
+static void add_common_headers(struct http_conn_state *st, struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'self'; frame-ancestors 'none'");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (st->srv->quiescing)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+/* Sets the answer and, if the connection waits suspended, wakes it. */
+static void finish(struct http_conn_state *st, unsigned status, struct MHD_Response *resp)
+{
+	if (st->phase == ANSWERED) {
+		MHD_destroy_response(resp); /* a bug: answered twice */
+		log_error("http", "request %s %s answered twice", st->req.method, st->req.path);
+		return;
+	}
+	add_common_headers(st, resp);
+	st->resp = resp;
+	st->status = status;
+	st->phase = ANSWERED;
+	if (st->suspended) {
+		st->suspended = false;
+		MHD_resume_connection(st->conn);
+		run_mhd(st->srv);
+	}
+}
+
+void http_reply_bytes(struct http_req *r, int status, const char *content_type, char *body,
+		      size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	finish(r->priv, (unsigned)status, resp);
+}
+
+void http_reply_json(struct http_req *r, int status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12));
+	json_decref(body);
+	http_reply_bytes(r, status, "application/json", text, strlen(text));
+}
+
+void http_reply_empty(struct http_req *r, int status)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	finish(r->priv, (unsigned)status, resp);
+}
+
+void http_reply_error(struct http_req *r, int status, const char *code, const char *field,
+		      int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	json_t *e;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+	if (field)
+		json_object_set_new(e, "field", json_string(field));
+	if (line > 0)
+		json_object_set_new(e, "line", json_integer(line));
+	http_reply_json(r, status, json_pack("{s:o}", "error", e));
+}
+
+void http_reply_kwerr(struct http_req *r, int err)
+{
+	switch (err) {
+	case KW_ENOTFOUND:
+		http_reply_error(r, 404, "not_found", NULL, 0, "not found");
+		break;
+	case KW_EEXIST:
+		http_reply_error(r, 409, "conflict", NULL, 0, "already exists");
+		break;
+	case KW_ETOOBIG:
+		http_reply_error(r, 503, "overloaded", NULL, 0,
+				 "the write queue is full; retry later");
+		break;
+	case KW_ESHUTDOWN:
+		http_reply_error(r, 503, "shutting_down", NULL, 0, "the server is shutting down");
+		break;
+	default:
+		http_reply_error(r, 500, "internal", NULL, 0, "internal error: %s",
+				 kw_strerror(err));
+	}
+}
+
+void http_suspend(struct http_req *r)
+{
+	r->priv->want_suspend = true;
+}
+
+const char *http_query(struct http_req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->priv->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->priv->conn, MHD_HEADER_KIND, name);
+}
+
+/* --- authentication ------------------------------------------------------------ */
+
+static struct token_entry *token_cached(struct http_server *s, const unsigned char *hash)
+{
+	uint64_t k, idx;
+	memcpy(&k, hash, sizeof(k));
+	if (!hmap_get(&s->tokens, k, &idx))
+		return NULL;
+	struct token_entry *e = &s->tok[idx];
+	if (sodium_memcmp(e->hash, hash, 32) != 0)
+		return NULL;
+	return e;
+}
+
+static struct token_entry *token_slot(struct http_server *s, const unsigned char *hash)
+{
+	struct token_entry *e = token_cached(s, hash);
+	uint64_t k;
+	if (e)
+		return e;
+	memcpy(&k, hash, sizeof(k));
+	xgrow((void **)&s->tok, &s->tokcap, s->ntok + 1, sizeof(*s->tok));
+	e = &s->tok[s->ntok];
+	memcpy(e->hash, hash, 32);
+	hmap_put(&s->tokens, k, s->ntok++);
+	return e;
+}
+
+static void run_handler(struct http_conn_state *st);
+
+struct token_job {
+	struct http_conn_state *st;
+	unsigned char hash[32];
+	struct store_token tok;
+	int found;
+};
+
+static int token_read(struct store_conn *c, void *ud)
+{
+	struct token_job *j = ud;
+	j->found = store_token_find(c, j->hash, &j->tok) == 0;
+	return 0;
+}
+
+static struct principal principal_of(struct http_server *s, const struct store_token *t)
+{
+	struct principal p = { PRINCIPAL_NONE, t->id, 0 };
+	if (t->revoked)
+		return p;
+	if (strcmp(t->scope, "admin") == 0)
+		p.kind = PRINCIPAL_ADMIN;
+	else if (strcmp(t->scope, "ingest") == 0)
+		p.kind = PRINCIPAL_INGEST;
+	else if (strncmp(t->scope, "device:", 7) == 0) {
+		p.kind = PRINCIPAL_DEVICE;
+		p.device = store_device_resolve(s->store, t->scope + 7);
+	}
+	return p;
+}
+
+static void token_done(void *ud, int rc)
+{
+	struct token_job *j = ud;
+	struct http_conn_state *st = j->st;
+	struct token_entry *e = token_slot(st->srv, j->hash);
+
+	e->who = j->found ? principal_of(st->srv, &j->tok) : (struct principal){ 0 };
+	e->expires = mono_ms() + TOKEN_TTL_MS;
+	st->req.who = e->who;
+	free(j);
+	run_handler(st);
+}
+
+/* Checks the route's access rule against the principal and runs the
+ * handler, or answers 401/403. */
+static void run_handler(struct http_conn_state *st)
+{
+	struct http_req *r = &st->req;
+	unsigned need = st->route->access;
+
+	if (need != ACCESS_PUBLIC) {
+		if (r->who.kind == PRINCIPAL_NONE) {
+			http_reply_error(r, 401, "unauthorized", NULL, 0,
+					 "a valid 'Authorization: Bearer <token>' header is required");
+			return;
+		}
+		if (!(need & (1u << r->who.kind))) {
+			http_reply_error(r, 403, "forbidden", NULL, 0,
+					 "this token's scope does not allow %s %s", r->method,
+					 st->route->pattern);
+			return;
+		}
+	}
+	st->phase = HANDLING;
+	st->route->handler(r);
+	if (st->phase != ANSWERED && st->want_suspend && !st->suspended) {
+		st->suspended = true;
+		MHD_suspend_connection(st->conn);
+	}
+}
+
+/* Resolves the Bearer token (from the cache, or asynchronously from the
+ * store), then runs the handler. */
+static void authenticate(struct http_conn_state *st)
+{
+	const char *h = http_header(&st->req, MHD_HTTP_HEADER_AUTHORIZATION);
+	unsigned char hash[32];
+	struct token_entry *e;
+	struct token_job *j;
+
+	if (st->route->access == ACCESS_PUBLIC || !h || strncasecmp(h, "Bearer ", 7) != 0) {
+		run_handler(st);
+		return;
+	}
+	h += 7;
+	crypto_hash_sha256(hash, (const unsigned char *)h, strlen(h));
+	e = token_cached(st->srv, hash);
+	if (e && e->expires > mono_ms()) {
+		st->req.who = e->who;
+		run_handler(st);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->st = st;
+	memcpy(j->hash, hash, 32);
+	if (store_submit_read(st->srv->store, token_read, token_done, j) != 0) {
+		free(j);
+		http_reply_kwerr(&st->req, KW_ESHUTDOWN);
+		return;
+	}
+	st->suspended = true;
+	MHD_suspend_connection(st->conn);
+}
+
+/* --- MHD callbacks ---------------------------------------------------------- */
+
+static bool content_length_too_big(struct http_conn_state *st)
+{
+	const char *cl = http_header(&st->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+	unsigned long long n;
+	if (!cl)
+		return false;
+	n = strtoull(cl, &end, 10);
+	return n > (unsigned long long)st->srv->cfg->http_max_body_bytes;
+}
+
+static struct http_conn_state *new_state(struct http_server *s, struct MHD_Connection *conn,
+					 const char *url, const char *method)
+{
+	struct http_conn_state *st = xcalloc(1, sizeof(*st));
+	int status = 0;
+
+	st->srv = s;
+	st->conn = conn;
+	st->req.srv = s;
+	st->req.store = s->store;
+	st->req.cfg = s->cfg;
+	st->req.method = method;
+	st->req.path = url;
+	st->req.priv = st;
+	st->body.limit = (size_t)s->cfg->http_max_body_bytes;
+	st->start_ms = mono_ms();
+	st->route = router_match(method, url, st->req.params, st->params, sizeof(st->params),
+				 &status);
+	st->route_idx = st->route ? (size_t)(st->route - routes) : nroutes;
+	if (!st->route)
+		http_reply_error(&st->req, status, status == 404 ? "not_found" : "method_not_allowed",
+				 NULL, 0, "%s %s", status == 404 ? "no such endpoint:" : "method not allowed:", url);
+	else if (content_length_too_big(st))
+		http_reply_error(&st->req, 413, "too_large", NULL, 0,
+				 "request body larger than http.max_body_bytes (%lld bytes)",
+				 (long long)s->cfg->http_max_body_bytes);
+	return st;
+}
+
+static enum MHD_Result queue_answer(struct http_conn_state *st)
+{
+	enum MHD_Result rc = MHD_queue_response(st->conn, st->status, st->resp);
+	MHD_destroy_response(st->resp);
+	st->resp = NULL;
+	return rc;
+}
+
+/* Takes one chunk of body; answers 413 or 408 when a limit is passed. */
+static void take_body(struct http_conn_state *st, const char *data, size_t n)
+{
+	if (st->phase == ANSWERED)
+		return; /* already refused: discard the rest */
+	if (st->route->body == BODY_NONE || kwbuf_add(&st->body, data, n) != 0) {
+		http_reply_error(&st->req, 413, "too_large", NULL, 0,
+				 st->route->body == BODY_NONE
+					 ? "this endpoint takes no request body"
+					 : "request body larger than http.max_body_bytes (%lld bytes)",
+				 (long long)st->srv->cfg->http_max_body_bytes);
+		kwbuf_release(&st->body);
+		return;
+	}
+	if (mono_ms() - st->start_ms > (uint64_t)st->srv->cfg->http_request_timeout_s * 1000)
+		http_reply_error(&st->req, 408, "request_timeout", NULL, 0,
+				 "the request took longer than http.request_timeout to arrive");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct http_server *s = cls;
+	struct http_conn_state *st = *con_cls;
+
+	if (!st) {
+		*con_cls = st = new_state(s, conn, url, method);
+		s->active++;
+		/* Refused before the body: answer now, MHD then skips the body
+		 * and closes the connection instead of reading it all. */
+		return st->resp ? queue_answer(st) : MHD_YES;
+	}
+	if (*upload_data_size) {
+		bool was_answered = st->phase == ANSWERED;
+		take_body(st, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		if (!was_answered && st->resp)
+			return queue_answer(st);
+		return MHD_YES;
+	}
+	if (st->phase == RECEIVING) {
+		st->req.body = st->body.data ? st->body.data : (char *)"";
+		st->req.body_len = st->body.len;
+		authenticate(st);
+	}
+	if (st->phase == ANSWERED && st->resp)
+		return queue_answer(st);
+	return MHD_YES; /* suspended: resumed by finish() */
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	struct http_conn_state *st = *con_cls;
+
+	if (!st)
+		return;
+	if (st->status > 0 && st->status < MAX_STATUS)
+		s->requests[st->route_idx * MAX_STATUS + st->status]++;
+	if (st->resp)
+		MHD_destroy_response(st->resp);
+	if (st->req.ctx_free)
+		st->req.ctx_free(st->req.ctx);
+	kwbuf_release(&st->body);
+	free(st);
+	*con_cls = NULL;
+	s->active--;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_debug("http", "%s", msg);
+}
+
+/* --- start and stop -------------------------------------------------------------- */
+
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+			  char *err, size_t errlen)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	size_t hl = (size_t)(colon - listen);
+	int rc;
+
+	if (hl >= sizeof(host))
+		hl = sizeof(host) - 1;
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	if (host[0] == '[' && hl > 1 && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "cannot resolve listen address '%s': %s", listen,
+			 gai_strerror(rc));
+		return KW_ECONFIG;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *store,
+		      struct http_server **out, int *port_out, char *err, size_t errlen)
+{
+	struct http_server *s = xcalloc(1, sizeof(*s));
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const union MHD_DaemonInfo *info;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	size_t mem = (size_t)cfg->http_max_header_bytes + 16384;
+
+	*out = NULL;
+	if (resolve_listen(cfg->http_listen, &ss, &sl, err, errlen) != 0) {
+		free(s);
+		return KW_ECONFIG;
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s->loop = loop;
+	s->cfg = cfg;
+	s->store = store;
+	s->requests = xcalloc((nroutes + 1) * MAX_STATUS, sizeof(uint64_t));
+	s->d = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_per_ip_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_idle_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_END);
+	if (!s->d) {
+		snprintf(err, errlen, "cannot listen on '%s': address in use, not local, or not "
+			 "permitted", cfg->http_listen);
+		free(s->requests);
+		free(s);
+		return KW_ECONFIG;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+	uv_poll_init(loop, &s->poll, info->epoll_fd);
+	s->poll.data = s;
+	uv_poll_start(&s->poll, UV_READABLE, on_poll);
+	uv_timer_init(loop, &s->timer);
+	s->timer.data = s;
+	uv_timer_init(loop, &s->drain);
+	s->drain.data = s;
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	*port_out = info ? info->port : 0;
+	run_mhd(s);
+	*out = s;
+	return 0;
+}
+
+unsigned http_server_active(const struct http_server *s)
+{
+	return s->active;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct http_server *s = h->data;
+	if (--s->handles_open > 0)
+		return;
+	void (*cb)(void *) = s->close_cb;
+	void *ud = s->close_ud;
+	hmap_release(&s->tokens);
+	free(s->tok);
+	free(s->requests);
+	free(s);
+	if (cb)
+		cb(ud);
+}
+
+static void on_drain(uv_timer_t *t)
+{
+	struct http_server *s = t->data;
+	if (s->active > 0 && mono_ms() < s->drain_deadline)
+		return;
+	if (s->active > 0)
+		log_warn("http", "closing with %u requests still in flight", s->active);
+	uv_timer_stop(&s->drain);
+	uv_poll_stop(&s->poll);
+	MHD_stop_daemon(s->d);
+	s->d = NULL;
+	s->handles_open = 3;
+	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&s->drain, on_handle_closed);
+}
+
+void http_server_close(struct http_server *s, uint64_t drain_ms, void (*cb)(void *ud), void *ud)
+{
+	MHD_socket fd;
+
+	s->close_cb = cb;
+	s->close_ud = ud;
+	s->quiescing = true;
+	fd = MHD_quiesce_daemon(s->d); /* 1. stop accepting */
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	s->drain_deadline = mono_ms() + drain_ms; /* 2. let requests in flight finish */
+	uv_timer_start(&s->drain, on_drain, 0, 10);
+}
+
+static void metrics_line(struct kwbuf *out, size_t r, unsigned status, uint64_t n)
+{
+	kwbuf_printf(out,
+		     "kilowatt_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n",
+		     r < nroutes ? routes[r].pattern : "unmatched", r < nroutes ? routes[r].method : "",
+		     status, (unsigned long long)n);
+}
+
+void http_server_metrics(const struct http_server *s, struct kwbuf *out)
+{
+	kwbuf_printf(out, "# HELP kilowatt_http_requests_total HTTP requests answered, by route "
+			  "and status.\n# TYPE kilowatt_http_requests_total counter\n");
+	for (size_t r = 0; r <= nroutes; r++)
+		for (unsigned st = 100; st < MAX_STATUS; st++)
+			if (s->requests[r * MAX_STATUS + st])
+				metrics_line(out, r, st, s->requests[r * MAX_STATUS + st]);
+	kwbuf_printf(out, "# HELP kilowatt_http_requests_in_flight Requests being handled.\n"
+			  "# TYPE kilowatt_http_requests_in_flight gauge\n"
+			  "kilowatt_http_requests_in_flight %u\n", s->active);
+}

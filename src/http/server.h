@@ -1,0 +1,38 @@
+/*
+ * server.h - the HTTP server: libmicrohttpd driven from the libuv loop.
+ *
+ * Thread-safety: loop thread only.
+ */
+#ifndef KW_HTTP_SERVER_H
+#define KW_HTTP_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+struct http_server;
+struct store;
+struct config;
+
+/*
+ * Starts listening on cfg->http_listen.  Returns 0 or a negative error with
+ * err naming the address and cause.  *port_out gets the bound port (useful
+ * with port 0).
+ */
+int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *store,
+		      struct http_server **out, int *port_out, char *err, size_t errlen);
+
+/*
+ * Graceful stop: stops accepting, lets the requests in flight finish (at
+ * most drain_ms), closes every connection and frees the server; then cb.
+ */
+void http_server_close(struct http_server *s, uint64_t drain_ms, void (*cb)(void *ud),
+		       void *ud);
+
+/* Requests being handled right now. */
+unsigned http_server_active(const struct http_server *s);
+
+/* Appends the server's Prometheus metrics to a buffer (see api_health.c). */
+struct kwbuf;
+void http_server_metrics(const struct http_server *s, struct kwbuf *out);
+
+#endif

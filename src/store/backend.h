@@ -1,0 +1,86 @@
+/*
+ * backend.h - what a storage backend implements (SQLite now, PostgreSQL
+ * next).  Shared by src/store/ only; nothing outside store/ sees SQL.
+ *
+ * A backend provides connections and primitives; the logic above them
+ * (group commit, caches, energy rollups, queries' shaping) lives in
+ * backend-neutral files (writer.c, rollup.c, store.c), so a second backend is
+ * one new file implementing this table and no change to callers.
+ *
+ * Every primitive returns 0 or a negative error (KW_EDB with the backend's
+ * message logged once, KW_ENOTFOUND, KW_EEXIST).
+ */
+#ifndef KW_STORE_BACKEND_H
+#define KW_STORE_BACKEND_H
+
+#include "store/store.h"
+
+/* Every backend connection struct begins with this. */
+struct store_conn {
+	const struct store_backend_ops *ops;
+	struct store *owner; /* set by store.c after open */
+};
+
+enum store_insert_result { STORE_INSERTED, STORE_DUPLICATE, STORE_CONFLICT };
+
+struct store_backend_ops {
+	const char *name;
+	/* Opens a connection; writer connections run migrations first. */
+	int (*open)(const struct store_options *o, bool writer, struct store_conn **out,
+		    char *err, size_t errlen);
+	void (*close)(struct store_conn *c);
+	int (*begin)(struct store_conn *c);
+	int (*commit)(struct store_conn *c);
+	void (*rollback)(struct store_conn *c);
+	int (*savepoint)(struct store_conn *c);
+	int (*release)(struct store_conn *c);
+	void (*rollback_to)(struct store_conn *c);
+	uint64_t (*db_bytes)(struct store_conn *c);
+
+	/* Caches are loaded from these at start. */
+	int (*load_devices)(struct store_conn *c, void (*fn)(void *ud, struct store_device *d),
+			    void *ud);
+	int (*load_channels)(struct store_conn *c,
+			     void (*fn)(void *ud, int64_t id, const char *name), void *ud);
+	int (*channel_insert)(struct store_conn *c, const char *name, int64_t *id);
+
+	/* Readings and rollups (used by rollup.c inside the writer's transaction). */
+	int (*reading_insert)(struct store_conn *c, const struct store_reading *r,
+			      enum store_insert_result *res);
+	int (*reading_set_flags)(struct store_conn *c, int64_t device, int64_t ts, int flags);
+	/* Nearest energy reading of device strictly before/after ts, searching
+	 * hour buckets of tz; KW_ENOTFOUND when none. */
+	int (*reading_neighbour)(struct store_conn *c, int64_t device, const struct tz *tz,
+				 int64_t ts, int dir, int64_t *ts_out, double *v_out);
+	int (*hour_add)(struct store_conn *c, int64_t device, int64_t hour, double kwh,
+			int64_t readings);
+	int (*day_add)(struct store_conn *c, int64_t device, int64_t day, double kwh);
+	int (*counter_get)(struct store_conn *c, int64_t device, int64_t *ts, double *v);
+	int (*counter_put)(struct store_conn *c, int64_t device, int64_t ts, double v);
+
+	/* Devices and tokens. */
+	int (*device_insert)(struct store_conn *c, struct store_device *d);
+	int (*device_update)(struct store_conn *c, const struct store_device *d);
+	int (*device_delete)(struct store_conn *c, int64_t id);
+	int (*token_insert)(struct store_conn *c, const char *name, const char *scope,
+			    const unsigned char hash[32], int64_t *id);
+	int (*token_revoke)(struct store_conn *c, int64_t id);
+	int (*token_find)(struct store_conn *c, const unsigned char hash[32],
+			  struct store_token *out);
+	int (*token_list)(struct store_conn *c, struct store_token **out, size_t *n);
+
+	/* Queries. */
+	/* One device-hour's total; KW_ENOTFOUND when nothing was recorded. */
+	int (*hour_get)(struct store_conn *c, int64_t device, int64_t hour, double *kwh,
+			int64_t *readings);
+	/* Daily totals of one device (device > 0) or of all (device == 0). */
+	int (*days)(struct store_conn *c, int64_t device, int64_t day_from, int64_t day_to,
+		    store_day_fn fn, void *ud);
+	int (*readings)(struct store_conn *c, int64_t device, int64_t channel, int64_t from,
+			int64_t to, int64_t after_ts, int64_t after_ch, size_t limit,
+			store_reading_fn fn, void *ud);
+};
+
+extern const struct store_backend_ops store_sqlite_ops;
+
+#endif

@@ -1,0 +1,736 @@
+/*
+ * sqlite.c - the embedded SQLite backend: connections, schema migrations and
+ * every SQL statement kilowatt runs.  The only file that includes <sqlite3.h>.
+ *
+ * Layout (why it looks like this: docs/PERFORMANCE.md):
+ *   reading(ts, device, channel, value, flags)   PRIMARY KEY (ts, device, channel)
+ *   hourly(hour, device, kwh, readings)          PRIMARY KEY (hour, device)
+ *   daily(day, device, kwh)                      PRIMARY KEY (day, device)
+ * all WITHOUT ROWID and keyed time first.  Meters report "now", so a commit
+ * touches the few pages at the end of each tree instead of one page per
+ * device: a raw table keyed (device, ts) rewrites a different page for every
+ * row and tops out near 100k rows/s with synchronous=FULL.  Per-device
+ * questions are answered by point lookups on (hour, device), 24 for a day.
+ *
+ * Invariants:
+ *  1. Every statement is prepared once per connection (struct sq.stmt) and
+ *     only ever gets values through bind calls.
+ *  2. The writer connection is the only one that writes; readers are opened
+ *     with query_only.
+ *  3. PRAGMA user_version equals the number of migrations applied; each
+ *     migration runs in its own transaction with the version bump.
+ *
+ * Threading: a connection is used by one thread at a time (its owner).
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/tz.h"
+#include "core/xmalloc.h"
+#include "store/backend.h"
+#include "core/banned.h"
+
+static const char *const migrations[] = {
+	/* 1: devices, channels, readings, rollups, tokens. */
+	"CREATE TABLE device("
+	"  id INTEGER PRIMARY KEY,"
+	"  uuid TEXT NOT NULL UNIQUE,"
+	"  serial TEXT UNIQUE,"
+	"  name TEXT NOT NULL,"
+	"  description TEXT NOT NULL DEFAULT '',"
+	"  address TEXT NOT NULL DEFAULT '',"
+	"  region TEXT NOT NULL DEFAULT '',"
+	"  timezone TEXT NOT NULL,"
+	"  max_hourly_kwh REAL,"
+	"  reading_type INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  claim_code TEXT);"
+	"CREATE TABLE channel(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+	"INSERT INTO channel VALUES(0, 'kwh');"
+	"CREATE TABLE reading(ts INTEGER NOT NULL, device INTEGER NOT NULL,"
+	"  channel INTEGER NOT NULL, value REAL NOT NULL, flags INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY(ts, device, channel)) WITHOUT ROWID;"
+	"CREATE TABLE hourly(hour INTEGER NOT NULL, device INTEGER NOT NULL,"
+	"  kwh REAL NOT NULL, readings INTEGER NOT NULL,"
+	"  PRIMARY KEY(hour, device)) WITHOUT ROWID;"
+	"CREATE TABLE daily(day INTEGER NOT NULL, device INTEGER NOT NULL, kwh REAL NOT NULL,"
+	"  PRIMARY KEY(day, device)) WITHOUT ROWID;"
+	"CREATE TABLE counter_state(device INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+	"  value REAL NOT NULL);"
+	"CREATE TABLE token(id INTEGER PRIMARY KEY, name TEXT NOT NULL, scope TEXT NOT NULL,"
+	"  hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL,"
+	"  last_used_at INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0);",
+};
+
+enum {
+	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_DEVICES, S_CHANNELS, S_CHANNEL_INSERT,
+	S_READING_INSERT, S_READING_GET, S_READING_FLAGS, S_READING_PREV, S_READING_NEXT,
+	S_HOUR_GET, S_HOUR_ADD, S_DAY_ADD, S_COUNTER_GET, S_COUNTER_PUT,
+	S_DEVICE_INSERT, S_DEVICE_UPDATE, S_DEVICE_DELETE,
+	S_DEL_READINGS, S_DEL_HOURLY, S_DEL_DAILY, S_DEL_COUNTER,
+	S_TOKEN_INSERT, S_TOKEN_REVOKE, S_TOKEN_FIND, S_TOKEN_LIST,
+	S_HOURS, S_DAYS, S_DAYS_ALL, S_READINGS, S_READINGS_ALLCH, S_MIN_TS,
+	S_COUNT
+};
+
+static const char *const sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT job",
+	[S_RELEASE] = "RELEASE job",
+	[S_ROLLBACK_TO] = "ROLLBACK TO job",
+	[S_DEVICES] = "SELECT id, uuid, serial, name, description, address, region, timezone,"
+		      " max_hourly_kwh, reading_type, created_at, claim_code FROM device ORDER BY id",
+	[S_CHANNELS] = "SELECT id, name FROM channel ORDER BY id",
+	[S_CHANNEL_INSERT] = "INSERT INTO channel(name) VALUES(?1)",
+	[S_READING_INSERT] = "INSERT OR IGNORE INTO reading(ts, device, channel, value)"
+			     " VALUES(?1, ?2, ?3, ?4)",
+	[S_READING_GET] = "SELECT value FROM reading WHERE ts = ?1 AND device = ?2 AND channel = ?3",
+	[S_READING_FLAGS] = "UPDATE reading SET flags = ?3 WHERE ts = ?1 AND device = ?2 AND channel = 0",
+	[S_READING_PREV] = "SELECT ts, value FROM reading WHERE ts > ?1 AND ts < ?2 AND device = ?3"
+			   " AND channel = 0 ORDER BY ts DESC LIMIT 1",
+	[S_READING_NEXT] = "SELECT ts, value FROM reading WHERE ts > ?1 AND ts <= ?2 AND device = ?3"
+			   " AND channel = 0 ORDER BY ts LIMIT 1",
+	[S_HOUR_GET] = "SELECT readings FROM hourly WHERE hour = ?1 AND device = ?2",
+	[S_HOUR_ADD] = "INSERT INTO hourly(hour, device, kwh, readings) VALUES(?1, ?2, ?3, ?4)"
+		       " ON CONFLICT DO UPDATE SET kwh = kwh + excluded.kwh,"
+		       " readings = readings + excluded.readings",
+	[S_DAY_ADD] = "INSERT INTO daily(day, device, kwh) VALUES(?1, ?2, ?3)"
+		      " ON CONFLICT DO UPDATE SET kwh = kwh + excluded.kwh",
+	[S_COUNTER_GET] = "SELECT ts, value FROM counter_state WHERE device = ?1",
+	[S_COUNTER_PUT] = "INSERT INTO counter_state(device, ts, value) VALUES(?1, ?2, ?3)"
+			  " ON CONFLICT DO UPDATE SET ts = excluded.ts, value = excluded.value",
+	[S_DEVICE_INSERT] = "INSERT INTO device(uuid, serial, name, description, address, region,"
+			    " timezone, max_hourly_kwh, reading_type, created_at, claim_code)"
+			    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[S_DEVICE_UPDATE] = "UPDATE device SET serial = ?2, name = ?3, description = ?4, address = ?5,"
+			    " region = ?6, timezone = ?7, max_hourly_kwh = ?8, reading_type = ?9,"
+			    " claim_code = ?10 WHERE id = ?1",
+	[S_DEVICE_DELETE] = "DELETE FROM device WHERE id = ?1",
+	[S_DEL_READINGS] = "DELETE FROM reading WHERE device = ?1",
+	[S_DEL_HOURLY] = "DELETE FROM hourly WHERE device = ?1",
+	[S_DEL_DAILY] = "DELETE FROM daily WHERE device = ?1",
+	[S_DEL_COUNTER] = "DELETE FROM counter_state WHERE device = ?1",
+	[S_TOKEN_INSERT] = "INSERT INTO token(name, scope, hash, created_at) VALUES(?1, ?2, ?3, ?4)",
+	[S_TOKEN_REVOKE] = "UPDATE token SET revoked = 1 WHERE id = ?1 AND revoked = 0",
+	[S_TOKEN_FIND] = "SELECT id, name, scope, created_at, last_used_at, revoked FROM token"
+			 " WHERE hash = ?1",
+	[S_TOKEN_LIST] = "SELECT id, name, scope, created_at, last_used_at, revoked FROM token"
+			 " ORDER BY id",
+	[S_HOURS] = "SELECT kwh, readings FROM hourly WHERE hour = ?1 AND device = ?2",
+	[S_DAYS] = "SELECT kwh FROM daily WHERE day = ?1 AND device = ?2",
+	[S_DAYS_ALL] = "SELECT day, device, kwh FROM daily WHERE day >= ?1 AND day < ?2",
+	[S_READINGS] = "SELECT ts, channel, value, flags FROM reading WHERE ts >= ?1 AND ts < ?2"
+		       " AND device = ?3 AND channel = ?4 AND ts > ?6 ORDER BY ts LIMIT ?5",
+	[S_READINGS_ALLCH] = "SELECT ts, channel, value, flags FROM reading WHERE ts >= ?1"
+			     " AND ts < ?2 AND device = ?3 AND (ts, channel) > (?6, ?7)"
+			     " ORDER BY ts, channel LIMIT ?5",
+	[S_MIN_TS] = "SELECT min(ts) FROM reading",
+};
+
+struct sq {
+	struct store_conn base;
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *stmt[S_COUNT];
+};
+
+#define SQ(c) ((struct sq *)(c))
+
+/* Logs a database failure once per call site and maps it to KW_EDB. */
+static int fail(struct sq *q, const char *what)
+{
+	log_error("store", "%s failed on '%s': %s", what, q->path, sqlite3_errmsg(q->db));
+	return KW_EDB;
+}
+
+/* Returns the statement, reset and with bindings cleared. */
+static sqlite3_stmt *st(struct sq *q, int i)
+{
+	sqlite3_stmt *s = q->stmt[i];
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+/* Runs a statement that returns no rows. */
+static int run(struct sq *q, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		if (sqlite3_extended_errcode(q->db) == SQLITE_CONSTRAINT_UNIQUE)
+			return KW_EEXIST;
+		return fail(q, what);
+	}
+	return 0;
+}
+
+static int exec_sql(struct sq *q, const char *text)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(q->db, text, NULL, NULL, &msg) != SQLITE_OK) {
+		log_error("store", "cannot run SQL on '%s': %s", q->path, msg ? msg : "?");
+		sqlite3_free(msg);
+		return KW_EDB;
+	}
+	return 0;
+}
+
+static int user_version(struct sq *q, int *out)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return fail(q, "reading schema version");
+	*out = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static int migrate(struct sq *q, char *err, size_t errlen)
+{
+	const int n = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	int v, rc;
+	char bump[64];
+
+	if ((rc = user_version(q, &v)) != 0)
+		return rc;
+	if (v > n) {
+		snprintf(err, errlen, "database '%s' has schema version %d, newer than this "
+			 "kilowatt knows (%d): refusing to run an older binary on it", q->path, v, n);
+		return KW_EDB;
+	}
+	for (; v < n; v++) {
+		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
+		if (exec_sql(q, "BEGIN IMMEDIATE") || exec_sql(q, migrations[v]) ||
+		    exec_sql(q, bump) || exec_sql(q, "COMMIT")) {
+			exec_sql(q, "ROLLBACK");
+			snprintf(err, errlen, "cannot migrate '%s' to schema version %d: %s",
+				 q->path, v + 1, sqlite3_errmsg(q->db));
+			return KW_EDB;
+		}
+		log_info("store", "migrated schema to version %d", v + 1);
+	}
+	return 0;
+}
+
+static void sq_close(struct store_conn *c)
+{
+	struct sq *q = SQ(c);
+	if (!q)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(q->stmt[i]);
+	sqlite3_close(q->db);
+	free(q->path);
+	free(q);
+}
+
+static int sq_open(const struct store_options *o, bool writer, struct store_conn **out,
+		   char *err, size_t errlen)
+{
+	struct sq *q = xcalloc(1, sizeof(*q));
+	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
+	char pragmas[256];
+	size_t n = strlen(o->data_dir) + sizeof("/kilowatt.db");
+
+	q->base.ops = &store_sqlite_ops;
+	q->path = xmalloc(n);
+	snprintf(q->path, n, "%s/kilowatt.db", o->data_dir);
+	*out = NULL;
+	if (writer && mkdir(o->data_dir, 0750) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create data directory '%s': %s", o->data_dir,
+			 strerror(errno));
+		goto fail;
+	}
+	if (sqlite3_open_v2(q->path, &q->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database '%s': %s", q->path,
+			 q->db ? sqlite3_errmsg(q->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(q->db, 5000);
+	snprintf(pragmas, sizeof(pragmas),
+		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		 " PRAGMA cache_size = -%lld; PRAGMA foreign_keys = OFF;%s",
+		 (long long)o->cache_mib * 1024, writer ? "" : " PRAGMA query_only = 1;");
+	if (exec_sql(q, pragmas) != 0) {
+		snprintf(err, errlen, "cannot configure database '%s': %s", q->path,
+			 sqlite3_errmsg(q->db));
+		goto fail;
+	}
+	if (writer && migrate(q, err, errlen) != 0)
+		goto fail;
+	for (int i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->stmt[i],
+				       NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "cannot prepare statement %d on '%s': %s", i,
+				 q->path, sqlite3_errmsg(q->db));
+			goto fail;
+		}
+	}
+	*out = &q->base;
+	return 0;
+fail:
+	sq_close(&q->base);
+	return KW_EDB;
+}
+
+static int sq_simple(struct store_conn *c, int i, const char *what)
+{
+	return run(SQ(c), st(SQ(c), i), what);
+}
+
+static int sq_begin(struct store_conn *c) { return sq_simple(c, S_BEGIN, "BEGIN"); }
+static int sq_commit(struct store_conn *c) { return sq_simple(c, S_COMMIT, "COMMIT"); }
+static int sq_savepoint(struct store_conn *c) { return sq_simple(c, S_SAVEPOINT, "SAVEPOINT"); }
+static int sq_release(struct store_conn *c) { return sq_simple(c, S_RELEASE, "RELEASE"); }
+
+static void sq_rollback(struct store_conn *c)
+{
+	if (sqlite3_get_autocommit(SQ(c)->db) == 0)
+		sq_simple(c, S_ROLLBACK, "ROLLBACK");
+}
+
+static void sq_rollback_to(struct store_conn *c)
+{
+	sq_simple(c, S_ROLLBACK_TO, "ROLLBACK TO");
+	sq_simple(c, S_RELEASE, "RELEASE");
+}
+
+static uint64_t file_size(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+static uint64_t sq_db_bytes(struct store_conn *c)
+{
+	char wal[4096];
+	snprintf(wal, sizeof(wal), "%s-wal", SQ(c)->path);
+	return file_size(SQ(c)->path) + file_size(wal);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
+static int sq_load_devices(struct store_conn *c, void (*fn)(void *, struct store_device *),
+			   void *ud)
+{
+	sqlite3_stmt *s = st(SQ(c), S_DEVICES);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_device *d = xcalloc(1, sizeof(*d));
+		d->id = sqlite3_column_int64(s, 0);
+		snprintf(d->uuid, sizeof(d->uuid), "%s", sqlite3_column_text(s, 1));
+		d->serial = col_dup(s, 2);
+		d->name = col_dup(s, 3);
+		d->description = col_dup(s, 4);
+		d->address = col_dup(s, 5);
+		d->region = col_dup(s, 6);
+		d->timezone = col_dup(s, 7);
+		d->has_max_hourly = sqlite3_column_type(s, 8) != SQLITE_NULL;
+		d->max_hourly_kwh = sqlite3_column_double(s, 8);
+		d->type = (enum reading_type)sqlite3_column_int(s, 9);
+		d->created_at = sqlite3_column_int64(s, 10);
+		d->claim_code = col_dup(s, 11);
+		fn(ud, d);
+	}
+	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "loading devices");
+}
+
+static int sq_load_channels(struct store_conn *c, void (*fn)(void *, int64_t, const char *),
+			    void *ud)
+{
+	sqlite3_stmt *s = st(SQ(c), S_CHANNELS);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(ud, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
+	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "loading channels");
+}
+
+static int sq_channel_insert(struct store_conn *c, const char *name, int64_t *id)
+{
+	sqlite3_stmt *s = st(SQ(c), S_CHANNEL_INSERT);
+	int rc;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	if ((rc = run(SQ(c), s, "creating channel")) != 0)
+		return rc;
+	*id = sqlite3_last_insert_rowid(SQ(c)->db);
+	return 0;
+}
+
+static int sq_reading_insert(struct store_conn *c, const struct store_reading *r,
+			     enum store_insert_result *res)
+{
+	struct sq *q = SQ(c);
+	sqlite3_stmt *s = q->stmt[S_READING_INSERT];
+	int rc;
+
+	/* The hot path: no clear_bindings, every parameter is rebound. */
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, r->ts);
+	sqlite3_bind_int64(s, 2, r->device);
+	sqlite3_bind_int64(s, 3, r->channel);
+	sqlite3_bind_double(s, 4, r->value);
+	if ((rc = run(q, s, "storing a reading")) != 0)
+		return rc;
+	if (sqlite3_changes(q->db) == 1) {
+		*res = STORE_INSERTED;
+		return 0;
+	}
+	s = st(q, S_READING_GET);
+	sqlite3_bind_int64(s, 1, r->ts);
+	sqlite3_bind_int64(s, 2, r->device);
+	sqlite3_bind_int64(s, 3, r->channel);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return fail(q, "reading back a duplicate");
+	*res = sqlite3_column_double(s, 0) == r->value ? STORE_DUPLICATE : STORE_CONFLICT;
+	return 0;
+}
+
+static int sq_reading_set_flags(struct store_conn *c, int64_t device, int64_t ts, int flags)
+{
+	sqlite3_stmt *s = st(SQ(c), S_READING_FLAGS);
+	sqlite3_bind_int64(s, 1, ts);
+	sqlite3_bind_int64(s, 2, device);
+	sqlite3_bind_int(s, 3, flags);
+	return run(SQ(c), s, "flagging a reading");
+}
+
+/* The reading count stored for (hour, device), 0 when the row is absent. */
+static int64_t hour_readings(struct sq *q, int64_t hour, int64_t device)
+{
+	sqlite3_stmt *s = st(q, S_HOUR_GET);
+	sqlite3_bind_int64(s, 1, hour);
+	sqlite3_bind_int64(s, 2, device);
+	return sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+}
+
+/* Searches one hour bucket (lo, hi] for the device's energy reading nearest
+ * to its edge: the latest below hi (dir < 0) or the earliest above lo. */
+static int bucket_search(struct sq *q, int dir, int64_t lo, int64_t hi, int64_t device,
+			 int64_t *ts_out, double *v_out)
+{
+	sqlite3_stmt *s = st(q, dir < 0 ? S_READING_PREV : S_READING_NEXT);
+	sqlite3_bind_int64(s, 1, lo);
+	sqlite3_bind_int64(s, 2, hi);
+	sqlite3_bind_int64(s, 3, device);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return KW_ENOTFOUND;
+	*ts_out = sqlite3_column_int64(s, 0);
+	*v_out = sqlite3_column_double(s, 1);
+	return 0;
+}
+
+/*
+ * Finds the device's nearest energy reading strictly before (dir < 0) or
+ * after (dir > 0) ts.  A reading stamped t is counted in hourly.readings of
+ * the bucket (hour_start(t - 1), hour_next]; the walk skips buckets whose
+ * count is zero with one point lookup each and scans raw rows only in the
+ * bucket that has some.  It stops at the oldest reading in the table (going
+ * back) or at the counter state's newest reading (going forward: the caller
+ * passes that bound through ts of the state, see rollup.c).
+ */
+static int sq_reading_neighbour(struct store_conn *c, int64_t device, const struct tz *tz,
+				int64_t ts, int dir, int64_t *ts_out, double *v_out)
+{
+	struct sq *q = SQ(c);
+	int64_t h = tz_hour_start(tz, ts - 1), limit;
+	sqlite3_stmt *s;
+
+	/* The bucket holding ts itself, on the proper side of ts. */
+	if (dir < 0 && bucket_search(q, -1, h, ts, device, ts_out, v_out) == 0)
+		return 0;
+	if (dir > 0 && bucket_search(q, 1, ts, tz_hour_next(tz, h), device, ts_out, v_out) == 0)
+		return 0;
+	s = st(q, S_MIN_TS);
+	if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_type(s, 0) == SQLITE_NULL)
+		return KW_ENOTFOUND;
+	limit = sqlite3_column_int64(s, 0);
+	for (;;) {
+		if (dir < 0) {
+			if (h <= limit)
+				return KW_ENOTFOUND;
+			h = tz_hour_start(tz, h - 1);
+		} else {
+			h = tz_hour_next(tz, h);
+			if (h > ts + INT64_C(400) * 86400000)
+				return KW_ENOTFOUND; /* beyond any counter state: see rollup.c */
+		}
+		if (hour_readings(q, h, device) > 0)
+			return bucket_search(q, dir, h, tz_hour_next(tz, h) + (dir < 0), device,
+					     ts_out, v_out);
+	}
+}
+
+static int sq_hour_add(struct store_conn *c, int64_t device, int64_t hour, double kwh,
+		       int64_t readings)
+{
+	sqlite3_stmt *s = SQ(c)->stmt[S_HOUR_ADD];
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, hour);
+	sqlite3_bind_int64(s, 2, device);
+	sqlite3_bind_double(s, 3, kwh);
+	sqlite3_bind_int64(s, 4, readings);
+	return run(SQ(c), s, "updating hourly totals");
+}
+
+static int sq_day_add(struct store_conn *c, int64_t device, int64_t day, double kwh)
+{
+	sqlite3_stmt *s = SQ(c)->stmt[S_DAY_ADD];
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, day);
+	sqlite3_bind_int64(s, 2, device);
+	sqlite3_bind_double(s, 3, kwh);
+	return run(SQ(c), s, "updating daily totals");
+}
+
+static int sq_counter_get(struct store_conn *c, int64_t device, int64_t *ts, double *v)
+{
+	sqlite3_stmt *s = st(SQ(c), S_COUNTER_GET);
+	sqlite3_bind_int64(s, 1, device);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return KW_ENOTFOUND;
+	*ts = sqlite3_column_int64(s, 0);
+	*v = sqlite3_column_double(s, 1);
+	return 0;
+}
+
+static int sq_counter_put(struct store_conn *c, int64_t device, int64_t ts, double v)
+{
+	sqlite3_stmt *s = st(SQ(c), S_COUNTER_PUT);
+	sqlite3_bind_int64(s, 1, device);
+	sqlite3_bind_int64(s, 2, ts);
+	sqlite3_bind_double(s, 3, v);
+	return run(SQ(c), s, "updating counter state");
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
+{
+	if (t)
+		sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static void bind_device_fields(sqlite3_stmt *s, const struct store_device *d, int base)
+{
+	bind_text_or_null(s, base, d->serial);
+	sqlite3_bind_text(s, base + 1, d->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, base + 2, d->description ? d->description : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, base + 3, d->address ? d->address : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, base + 4, d->region ? d->region : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, base + 5, d->timezone, -1, SQLITE_STATIC);
+	if (d->has_max_hourly)
+		sqlite3_bind_double(s, base + 6, d->max_hourly_kwh);
+	else
+		sqlite3_bind_null(s, base + 6);
+	sqlite3_bind_int(s, base + 7, (int)d->type);
+}
+
+static int sq_device_insert(struct store_conn *c, struct store_device *d)
+{
+	sqlite3_stmt *s = st(SQ(c), S_DEVICE_INSERT);
+	int rc;
+	sqlite3_bind_text(s, 1, d->uuid, -1, SQLITE_STATIC);
+	bind_device_fields(s, d, 2);
+	sqlite3_bind_int64(s, 10, d->created_at);
+	bind_text_or_null(s, 11, d->claim_code);
+	if ((rc = run(SQ(c), s, "creating a device")) != 0)
+		return rc;
+	d->id = sqlite3_last_insert_rowid(SQ(c)->db);
+	return 0;
+}
+
+static int sq_device_update(struct store_conn *c, const struct store_device *d)
+{
+	sqlite3_stmt *s = st(SQ(c), S_DEVICE_UPDATE);
+	int rc;
+	sqlite3_bind_int64(s, 1, d->id);
+	bind_device_fields(s, d, 2);
+	bind_text_or_null(s, 10, d->claim_code);
+	if ((rc = run(SQ(c), s, "updating a device")) != 0)
+		return rc;
+	return sqlite3_changes(SQ(c)->db) == 1 ? 0 : KW_ENOTFOUND;
+}
+
+/* Deleting a device deletes its readings and totals.  The raw table is keyed
+ * by time, so this is a scan: acceptable for a rare administrative act. */
+static int sq_device_delete(struct store_conn *c, int64_t id)
+{
+	static const int order[] = { S_DEL_READINGS, S_DEL_HOURLY, S_DEL_DAILY, S_DEL_COUNTER,
+				     S_DEVICE_DELETE };
+	int rc;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		sqlite3_stmt *s = st(SQ(c), order[i]);
+		sqlite3_bind_int64(s, 1, id);
+		if ((rc = run(SQ(c), s, "deleting a device")) != 0)
+			return rc;
+	}
+	return sqlite3_changes(SQ(c)->db) == 1 ? 0 : KW_ENOTFOUND;
+}
+
+static int sq_token_insert(struct store_conn *c, const char *name, const char *scope,
+			   const unsigned char hash[32], int64_t *id)
+{
+	sqlite3_stmt *s = st(SQ(c), S_TOKEN_INSERT);
+	int rc;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, scope, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 3, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (int64_t)time(NULL) * 1000);
+	if ((rc = run(SQ(c), s, "creating a token")) != 0)
+		return rc;
+	*id = sqlite3_last_insert_rowid(SQ(c)->db);
+	return 0;
+}
+
+static int sq_token_revoke(struct store_conn *c, int64_t id)
+{
+	sqlite3_stmt *s = st(SQ(c), S_TOKEN_REVOKE);
+	int rc;
+	sqlite3_bind_int64(s, 1, id);
+	if ((rc = run(SQ(c), s, "revoking a token")) != 0)
+		return rc;
+	return sqlite3_changes(SQ(c)->db) == 1 ? 0 : KW_ENOTFOUND;
+}
+
+static void token_row(sqlite3_stmt *s, struct store_token *t)
+{
+	t->id = sqlite3_column_int64(s, 0);
+	snprintf(t->name, sizeof(t->name), "%s", sqlite3_column_text(s, 1));
+	snprintf(t->scope, sizeof(t->scope), "%s", sqlite3_column_text(s, 2));
+	t->created_at = sqlite3_column_int64(s, 3);
+	t->last_used_at = sqlite3_column_int64(s, 4);
+	t->revoked = sqlite3_column_int(s, 5) != 0;
+}
+
+static int sq_token_find(struct store_conn *c, const unsigned char hash[32],
+			 struct store_token *out)
+{
+	sqlite3_stmt *s = st(SQ(c), S_TOKEN_FIND);
+	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return KW_ENOTFOUND;
+	token_row(s, out);
+	return 0;
+}
+
+static int sq_token_list(struct store_conn *c, struct store_token **out, size_t *n)
+{
+	sqlite3_stmt *s = st(SQ(c), S_TOKEN_LIST);
+	size_t cap = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		xgrow((void **)out, &cap, *n + 1, sizeof(**out));
+		token_row(s, &(*out)[(*n)++]);
+	}
+	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "listing tokens");
+}
+
+/* Hours are point lookups on (hour, device): the caller walks the local
+ * hour grid, because only it knows which zone the question is asked in. */
+static int sq_hour_get(struct store_conn *c, int64_t device, int64_t hour, double *kwh,
+		       int64_t *readings)
+{
+	sqlite3_stmt *s = st(SQ(c), S_HOURS);
+	sqlite3_bind_int64(s, 1, hour);
+	sqlite3_bind_int64(s, 2, device);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return KW_ENOTFOUND;
+	*kwh = sqlite3_column_double(s, 0);
+	*readings = sqlite3_column_int64(s, 1);
+	return 0;
+}
+
+static int sq_days(struct store_conn *c, int64_t device, int64_t day_from, int64_t day_to,
+		   store_day_fn fn, void *ud)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (device != 0) {
+		s = st(SQ(c), S_DAYS);
+		sqlite3_bind_int64(s, 2, device);
+		for (int64_t d = day_from; d < day_to; d++) {
+			sqlite3_reset(s);
+			sqlite3_bind_int64(s, 1, d);
+			if (sqlite3_step(s) == SQLITE_ROW)
+				fn(ud, device, d, sqlite3_column_double(s, 0));
+		}
+		return 0;
+	}
+	s = st(SQ(c), S_DAYS_ALL);
+	sqlite3_bind_int64(s, 1, day_from);
+	sqlite3_bind_int64(s, 2, day_to);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(ud, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 0),
+		   sqlite3_column_double(s, 2));
+	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "reading daily totals");
+}
+
+static int sq_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from,
+		       int64_t to, int64_t after_ts, int64_t after_ch, size_t limit,
+		       store_reading_fn fn, void *ud)
+{
+	sqlite3_stmt *s = st(SQ(c), channel < 0 ? S_READINGS_ALLCH : S_READINGS);
+	int rc;
+	sqlite3_bind_int64(s, 1, from);
+	sqlite3_bind_int64(s, 2, to);
+	sqlite3_bind_int64(s, 3, device);
+	if (channel >= 0)
+		sqlite3_bind_int64(s, 4, channel);
+	sqlite3_bind_int64(s, 5, (int64_t)limit);
+	sqlite3_bind_int64(s, 6, after_ts);
+	sqlite3_bind_int64(s, 7, after_ch);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(ud, sqlite3_column_int64(s, 0), (uint32_t)sqlite3_column_int64(s, 1),
+		   sqlite3_column_double(s, 2), sqlite3_column_int(s, 3));
+	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "reading raw readings");
+}
+
+const struct store_backend_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.savepoint = sq_savepoint,
+	.release = sq_release,
+	.rollback_to = sq_rollback_to,
+	.db_bytes = sq_db_bytes,
+	.load_devices = sq_load_devices,
+	.load_channels = sq_load_channels,
+	.channel_insert = sq_channel_insert,
+	.reading_insert = sq_reading_insert,
+	.reading_set_flags = sq_reading_set_flags,
+	.reading_neighbour = sq_reading_neighbour,
+	.hour_add = sq_hour_add,
+	.day_add = sq_day_add,
+	.counter_get = sq_counter_get,
+	.counter_put = sq_counter_put,
+	.device_insert = sq_device_insert,
+	.device_update = sq_device_update,
+	.device_delete = sq_device_delete,
+	.token_insert = sq_token_insert,
+	.token_revoke = sq_token_revoke,
+	.token_find = sq_token_find,
+	.token_list = sq_token_list,
+	.hour_get = sq_hour_get,
+	.days = sq_days,
+	.readings = sq_readings,
+};

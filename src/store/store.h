@@ -1,0 +1,251 @@
+/*
+ * store.h - kilowatt's storage: durable readings, hourly and daily totals,
+ * devices and API tokens.
+ *
+ * Design (docs/ARCHITECTURE.md has the picture):
+ *  - One writer thread owns the only write connection.  Callers queue jobs
+ *    (a batch of readings, or a closure such as "create this device"); the
+ *    writer takes everything queued, runs it in ONE transaction with
+ *    synchronous=FULL, and only after COMMIT returns completes every job:
+ *    group commit.  So a reading is on disk before its caller is told.
+ *  - Reader threads, each with its own read connection, run query closures.
+ *  - Completions run on the loop thread (the thread that runs the uv_loop_t
+ *    given to store_open), delivered through one uv_async_t.
+ *  - The SQL itself is behind a backend ops table (backend.h); this layer is
+ *    backend-neutral, so a PostgreSQL backend plugs in beside SQLite.
+ *  - Devices and channels are cached in memory (struct store_device), so
+ *    ingest resolves serials and ids on the loop thread without I/O.
+ *
+ * Thread-safety: functions marked [loop] must be called on the loop thread;
+ * [any] on any thread; [reader]/[writer] only inside closures the store
+ * runs on those threads.
+ */
+#ifndef KW_STORE_STORE_H
+#define KW_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct store;
+struct store_conn; /* a backend connection, handed to closures */
+struct tz;
+
+enum reading_type { READING_INTERVAL = 0, READING_COUNTER = 1 };
+
+/* Channel 0 is the energy register/interval value (kWh); other channels are
+ * further numeric fields of a device, e.g. "power_w", with ids from 1. */
+#define STORE_CHANNEL_ENERGY 0u
+
+/* Flags on a stored reading. */
+#define READING_FLAG_RESET 0x1 /* counter went down: reset or meter swap */
+
+struct store_device {
+	int64_t id;                  /* internal id; 0 = not yet created */
+	char uuid[37];               /* UUID v4, lowercase */
+	char *serial;                /* NULL when none */
+	char *name;
+	char *description;
+	char *address;
+	char *region;
+	char *timezone;              /* IANA name */
+	const struct tz *tz;         /* resolved timezone */
+	bool has_max_hourly;
+	double max_hourly_kwh;       /* kWh; valid when has_max_hourly */
+	enum reading_type type;
+	int64_t created_at;          /* epoch ms */
+	char *claim_code;            /* reserved for accounts (issue 3), may be NULL */
+};
+
+struct store_reading {
+	int64_t ts;       /* Unix epoch ms, UTC */
+	int64_t device;   /* store_device.id */
+	uint32_t channel; /* STORE_CHANNEL_ENERGY or a channel id */
+	uint32_t line;    /* 1-based position in the request, for error messages */
+	double value;     /* kWh for channel 0 */
+};
+
+/*
+ * A batch of readings from one request.  Devices and channels that do not
+ * exist yet (auto-create) are named in new_serials/new_channels and the rows
+ * refer to them with ids STORE_PENDING_ID(i).  Owned by the caller until
+ * completion.
+ */
+#define STORE_PENDING_BIT (INT64_C(1) << 62)
+#define STORE_PENDING_ID(i) (STORE_PENDING_BIT | (int64_t)(i))
+#define STORE_PENDING_CHANNEL(i) (0x80000000u | (uint32_t)(i))
+struct store_batch {
+	struct store_reading *rows;
+	size_t n, cap;
+	char **new_serials;   /* devices to create (auto_create_devices) */
+	size_t n_new_serials;
+	char **new_channels;  /* channel names to create */
+	size_t n_new_channels;
+	/* Filled by the writer before completion: */
+	size_t accepted;      /* new readings stored */
+	size_t duplicates;    /* same key, same value: nothing changed */
+	size_t conflicts;     /* same key, different value: first value kept */
+	size_t resets;        /* counter decreases flagged */
+};
+
+void store_batch_init(struct store_batch *b);
+void store_batch_release(struct store_batch *b);
+void store_batch_add(struct store_batch *b, const struct store_reading *r);
+/* Index of serial in new_serials, adding it if new. */
+size_t store_batch_new_serial(struct store_batch *b, const char *serial);
+size_t store_batch_new_channel(struct store_batch *b, const char *name);
+
+struct store_options {
+	const char *data_dir;
+	int64_t cache_mib;
+	int64_t queue_max_rows;
+	int readers;
+	const char *default_timezone;
+};
+
+/*
+ * Opens (creating if needed) the database under opts->data_dir, runs pending
+ * migrations, loads the caches and starts the writer and reader threads.
+ * [loop] Returns 0 or a negative error; on error *out is NULL and err holds
+ * a message naming the file and the cause.
+ */
+int store_open(uv_loop_t *loop, const struct store_options *opts, struct store **out,
+	       char *err, size_t errlen);
+
+/*
+ * Stops taking jobs, lets the writer finish and commit everything queued,
+ * completes all jobs (queued jobs not yet run fail with KW_ESHUTDOWN only if
+ * the writer could not run them), joins the threads, closes the database and
+ * then calls cb on the loop thread.  [loop]
+ */
+void store_close(struct store *s, void (*cb)(void *ud), void *ud);
+
+/* Runs migrations only and closes (for `kilowatt migrate`).  Prints what ran. */
+int store_migrate(const char *data_dir, char *err, size_t errlen);
+
+/* --- writing ------------------------------------------------------------ */
+
+typedef void (*store_done_fn)(void *ud, int rc);
+
+/*
+ * Queues a batch.  done(ud, rc) runs on the loop thread after the batch is
+ * committed (rc 0; counters in *b filled) or failed (rc < 0; nothing of it
+ * stored).  Returns KW_ETOOBIG without queueing when the queue is full,
+ * KW_ESHUTDOWN when closing.  [loop]
+ */
+int store_submit_batch(struct store *s, struct store_batch *b, store_done_fn done, void *ud);
+
+/*
+ * Queues a closure to run on the writer thread inside a savepoint of the
+ * group transaction; a negative return rolls back just that closure.  done
+ * runs on the loop thread after COMMIT with fn's return value.  [loop]
+ */
+typedef int (*store_write_fn)(struct store_conn *c, void *ud);
+int store_submit_write(struct store *s, store_write_fn fn, store_done_fn done, void *ud);
+
+/* --- reading ------------------------------------------------------------ */
+
+/*
+ * Runs fn on a reader thread with a read connection, then done on the loop
+ * thread with fn's result.  [loop]
+ */
+typedef int (*store_read_fn)(struct store_conn *c, void *ud);
+int store_submit_read(struct store *s, store_read_fn fn, store_done_fn done, void *ud);
+
+/* --- device cache --------------------------------------------------------- */
+
+/*
+ * Looks a device up by UUID or serial.  Returns a copy the caller must free
+ * with store_device_free(), or NULL.  [any]
+ */
+struct store_device *store_device_find(struct store *s, const char *id_or_serial);
+struct store_device *store_device_by_id(struct store *s, int64_t id);
+void store_device_free(struct store_device *d);
+/* Resolves a device to its internal id and nothing else (hot path). [any]
+ * Returns 0 when unknown. */
+int64_t store_device_resolve(struct store *s, const char *id_or_serial);
+/* Channel id by name, or -1 when unknown. [any] */
+int64_t store_channel_resolve(struct store *s, const char *name);
+/* Channel name by id into buf, or -1. [any] */
+int store_channel_name(struct store *s, uint32_t id, char *buf, size_t len);
+
+/*
+ * Lists devices ordered by id with id > after_id, at most limit, into an
+ * array the caller frees with store_device_list_free. [any]
+ * Filter q (may be NULL) matches name, serial or region, case-insensitively.
+ */
+size_t store_device_list(struct store *s, int64_t after_id, size_t limit, const char *q,
+			 struct store_device ***out);
+void store_device_list_free(struct store_device **list, size_t n);
+
+/* --- statistics (for /metrics and /healthz) -------------------------------- */
+
+struct store_stats {
+	uint64_t commits;          /* transactions committed */
+	uint64_t commit_failures;
+	uint64_t queue_rows;       /* rows waiting right now */
+	uint64_t readings_stored;  /* since start */
+	uint64_t readings_duplicate;
+	uint64_t readings_conflict;
+	uint64_t db_bytes;         /* main file + WAL */
+	bool healthy;              /* last commit and last read succeeded */
+	/* commit histograms: cumulative-bucket counts */
+	uint64_t batch_rows_le[8];  /* <=1,10,100,1k,10k,100k,1M,+Inf */
+	uint64_t batch_rows_sum;
+	uint64_t latency_us_le[10]; /* <=100us,250us,500us,1ms,2.5ms,5ms,10ms,25ms,100ms,+Inf */
+	uint64_t latency_us_sum;
+};
+extern const double store_batch_rows_bounds[7];
+extern const double store_latency_s_bounds[9];
+
+void store_get_stats(struct store *s, struct store_stats *out); /* [any] */
+
+/* --- what closures may call (backend-neutral; see backend.h) ------------- */
+
+/* [writer] */
+int store_device_insert(struct store_conn *c, struct store_device *d);
+int store_device_update(struct store_conn *c, const struct store_device *d);
+int store_device_delete(struct store_conn *c, int64_t id);
+
+struct store_token {
+	int64_t id;
+	char name[128];
+	char scope[96];       /* "admin", "ingest", "device:<uuid>" */
+	int64_t created_at;   /* epoch ms */
+	int64_t last_used_at; /* epoch ms, 0 = never */
+	bool revoked;
+};
+/* [writer] hash is the 32-byte SHA-256 of the secret token. */
+int store_token_insert(struct store_conn *c, const char *name, const char *scope,
+		       const unsigned char hash[32], int64_t *id_out);
+int store_token_revoke(struct store_conn *c, int64_t id);
+/* [reader or writer] */
+int store_token_find(struct store_conn *c, const unsigned char hash[32], struct store_token *out);
+int store_token_list(struct store_conn *c, struct store_token **out, size_t *n);
+
+/* One device-hour's total (hour: the local hour's first instant, see
+ * tz_hour_start); KW_ENOTFOUND when no energy was recorded for it. [reader] */
+int store_hour_get(struct store_conn *c, int64_t device, int64_t hour, double *kwh,
+		   int64_t *readings);
+/* Daily totals, day being days since 1970-01-01 of the device-local date,
+ * for one device (device > 0) or all devices (device == 0), in
+ * [day_from, day_to).  [reader] */
+typedef void (*store_day_fn)(void *ud, int64_t device, int64_t day, double kwh);
+int store_days(struct store_conn *c, int64_t device, int64_t day_from, int64_t day_to,
+	       store_day_fn fn, void *ud);
+/* Raw readings of one device and channel (all channels when channel < 0)
+ * with from <= ts < to, after the paging cursor (after_ts, after_ch) -- with
+ * one channel, ts > after_ts -- ordered by (ts, channel), at most limit.
+ * [reader] */
+typedef void (*store_reading_fn)(void *ud, int64_t ts, uint32_t channel, double value,
+				 int flags);
+int store_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from,
+		   int64_t to, int64_t after_ts, int64_t after_ch, size_t limit,
+		   store_reading_fn fn, void *ud);
+/* The device's energy reading nearest to ts, strictly before (dir < 0) or
+ * after (dir > 0) it.  Returns 0, or KW_ENOTFOUND.  [reader] */
+int store_reading_neighbour(struct store_conn *c, int64_t device, const struct tz *tz,
+			    int64_t ts, int dir, int64_t *ts_out, double *value_out);
+
+#endif
