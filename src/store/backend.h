@@ -36,6 +36,9 @@ struct store_backend_ops {
 	int (*release)(struct store_conn *c);
 	void (*rollback_to)(struct store_conn *c);
 	uint64_t (*db_bytes)(struct store_conn *c);
+	/* Called after every job: ends any read snapshot a statement still
+	 * holds, so readers see new commits and checkpoints can complete. */
+	void (*idle)(struct store_conn *c);
 
 	/* Caches are loaded from these at start. */
 	int (*load_devices)(struct store_conn *c, void (*fn)(void *ud, struct store_device *d),

@@ -318,6 +318,13 @@ static uint64_t sq_db_bytes(struct store_conn *c)
 	return file_size(SQ(c)->path) + file_size(wal);
 }
 
+static void sq_idle(struct store_conn *c)
+{
+	sqlite3_stmt *s = NULL;
+	while ((s = sqlite3_next_stmt(SQ(c)->db, s)) != NULL)
+		sqlite3_reset(s);
+}
+
 static char *col_dup(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
@@ -713,6 +720,7 @@ const struct store_backend_ops store_sqlite_ops = {
 	.release = sq_release,
 	.rollback_to = sq_rollback_to,
 	.db_bytes = sq_db_bytes,
+	.idle = sq_idle,
 	.load_devices = sq_load_devices,
 	.load_channels = sq_load_channels,
 	.channel_insert = sq_channel_insert,

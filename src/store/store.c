@@ -468,6 +468,7 @@ static void commit_group(struct store *s, struct job *jobs, size_t rows)
 		log_error("store", "commit of %zu jobs failed: %s", (size_t)rows, kw_strerror(rc));
 	}
 	undo_forget(s);
+	s->ops->idle(s->wconn);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	observe_commit(s, rows, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
 		       rc == 0, jobs);
@@ -563,6 +564,7 @@ static void *reader_main(void *arg)
 		if (!j)
 			break;
 		j->rc = j->rfn(c, j->ud);
+		s->ops->idle(c);
 		complete(s, j);
 	}
 	return NULL;
