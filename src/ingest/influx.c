@@ -77,8 +77,11 @@ static int point(void *ud, const struct lp_point *pt)
 		if (!numeric(&pt->fields[i], &v))
 			continue;
 		if (ingest_add(c->ic, c->b, dev, pt->fields[i].key, ts, v, c->err) != 0) {
+			/* Name the fault as line protocol spells it. */
 			if (strcmp(c->err->field, "value") == 0)
 				snprintf(c->err->field, sizeof(c->err->field), "kwh");
+			else if (strcmp(c->err->field, "device_id") == 0)
+				snprintf(c->err->field, sizeof(c->err->field), "device");
 			return KW_EINVAL;
 		}
 		stored++;

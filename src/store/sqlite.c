@@ -467,7 +467,9 @@ static int sq_reading_neighbour(struct store_conn *c, int64_t device, const stru
 	limit = sqlite3_column_int64(s, 0);
 	for (;;) {
 		if (dir < 0) {
-			if (h <= limit)
+			/* The bucket before h holds (hour_start(h - 1), h]: it can
+			 * hold the oldest reading as long as h >= limit. */
+			if (h < limit)
 				return KW_ENOTFOUND;
 			h = tz_hour_start(tz, h - 1);
 		} else {
