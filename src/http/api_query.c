@@ -413,7 +413,7 @@ static int region_read(struct store_conn *c, void *ud)
 	int rc;
 
 	j->kwh = xcalloc(j->nnames * (size_t)j->nb + 1, sizeof(double));
-	if ((rc = store_days(c, 0, j->day_from, j->day_to, region_day, j)) != 0) {
+	if ((rc = query_days_all(c, j->day_from, j->day_to, region_day, j)) != 0) {
 		json_decref(regions);
 		return rc;
 	}
@@ -448,7 +448,7 @@ static void region_done(void *ud, int rc)
 }
 
 /* Snapshots which region each device is in (the reader must not walk the
- * cache row by row), regions sorted by name. */
+ * cache row by row). */
 static void snapshot_regions(struct http_req *r, struct region_job *j)
 {
 	struct store_device **list;

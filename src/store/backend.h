@@ -51,10 +51,21 @@ struct store_backend_ops {
 	int (*reading_insert)(struct store_conn *c, const struct store_reading *r,
 			      enum store_insert_result *res);
 	int (*reading_set_flags)(struct store_conn *c, int64_t device, int64_t ts, int flags);
-	/* Nearest energy reading of device strictly before/after ts, searching
-	 * hour buckets of tz; KW_ENOTFOUND when none. */
-	int (*reading_neighbour)(struct store_conn *c, int64_t device, const struct tz *tz,
-				 int64_t ts, int dir, int64_t *ts_out, double *v_out);
+	/* The device's energy reading nearest to an edge of (lo, hi): the latest
+	 * with lo < ts < hi (dir < 0) or the earliest with lo < ts <= hi
+	 * (dir > 0); KW_ENOTFOUND when none. */
+	int (*reading_near)(struct store_conn *c, int64_t device, int64_t lo, int64_t hi,
+			    int dir, int64_t *ts_out, double *v_out);
+	/* Every energy reading with ts > after, in time order (crash recovery). */
+	int (*scan_energy)(struct store_conn *c, int64_t after,
+			   void (*fn)(void *ud, int64_t ts, int64_t device, double v), void *ud);
+	/* Oldest and newest reading timestamps; KW_ENOTFOUND when empty. */
+	int (*ts_bounds)(struct store_conn *c, int64_t *min, int64_t *max);
+	/* Small persistent integers ("watermark"); KW_ENOTFOUND when unset. */
+	int (*meta_get)(struct store_conn *c, const char *key, int64_t *value);
+	int (*meta_set)(struct store_conn *c, const char *key, int64_t value);
+	/* Reader: pin a read snapshot now (released by idle()). */
+	int (*snapshot)(struct store_conn *c);
 	int (*hour_add)(struct store_conn *c, int64_t device, int64_t hour, double kwh,
 			int64_t readings);
 	int (*day_add)(struct store_conn *c, int64_t device, int64_t day, double kwh);
@@ -85,5 +96,9 @@ struct store_backend_ops {
 };
 
 extern const struct store_backend_ops store_sqlite_ops;
+
+/* The hour buckets' neighbour walk over a backend (store/neighbour.c). */
+int store_neighbour_walk(struct store_conn *c, int64_t device, const struct tz *tz, int64_t ts,
+			 int dir, int64_t watermark, int64_t *ts_out, double *v_out);
 
 #endif

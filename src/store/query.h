@@ -40,4 +40,12 @@ int query_consumption(struct store_conn *c, const struct store_device *d,
 		      const struct tz *qtz, enum query_step step, int64_t from, int64_t to,
 		      struct query_bucket **out, size_t *n);
 
+/*
+ * Calls fn for the daily totals of every device in [day_from, day_to)
+ * (device-local dates, days since 1970-01-01), the open hours' included;
+ * a device-day may come in several parts.
+ */
+int query_days_all(struct store_conn *c, int64_t day_from, int64_t day_to, store_day_fn fn,
+		   void *ud);
+
 #endif

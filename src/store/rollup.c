@@ -9,48 +9,69 @@
  * the hours it affects change.
  *
  * Design: within one batch, shares are summed per (device, hour) in a hash
- * map and written with one upsert each when the batch ends, so a batch with
- * many readings of one device-hour costs one write, not many.  The latest
- * reading of each counter device is cached (and stored in counter_state) so
- * the common, in-order case needs no lookup at all.
+ * map.  At the end of the batch each sum goes to one of two places:
+ *  - a closed hour (ending at or before the watermark: late data) is written
+ *    to the hourly and daily tables in the batch's transaction;
+ *  - an open hour is staged, and published to the shared pending table after
+ *    COMMIT (pending.h).  When the newest reading has moved CLOSE_LAG past an
+ *    hour, the hour closes: its totals are written once, with the new
+ *    watermark, in one transaction.
+ * So a device-hour's total is written once instead of once per reading, and
+ * a device-day's once per closing instead of once per batch.
  *
  * Invariants:
- *  1. hourly.readings of a bucket counts the energy readings stamped in
- *     (hour, next hour]; the neighbour search relies on it being exact.
- *  2. The aggregate map is empty whenever rollup_apply() is not running: it
- *     is flushed before any neighbour search and at the end of every batch.
- *  3. A cached counter state equals the committed counter_state row or is
- *     ahead of it only inside the current transaction (rollup_forget()
- *     restores this after a rollback).
+ *  1. hourly.readings of a closed bucket counts the energy readings stamped
+ *     in (hour, next hour]; the neighbour walk relies on it.
+ *  2. The per-batch map is empty whenever rollup_apply() is not running: it
+ *     is flushed before any neighbour walk and at the end of every batch.
+ *  3. Staged entries are exactly the open-hour totals of the current
+ *     transaction's successful jobs, in job order (so a failed job truncates
+ *     them to its mark).
+ *  4. A cached counter state equals the committed counter_state row, or is
+ *     ahead of it only inside the current transaction (rollup_forget() and
+ *     rollup_abort() restore this).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "core/hmap.h"
+#include "core/log.h"
 #include "core/tz.h"
 #include "core/xmalloc.h"
 #include "energy/energy.h"
 #include "store/rollup.h"
 #include "core/banned.h"
 
+#define HOUR_MS INT64_C(3600000)
+#define CLOSE_LAG HOUR_MS        /* an hour closes this long after the newest reading passed it */
+#define PENDING_MAX (1u << 20)   /* open entries beyond this close every hour that can */
+
 struct agg {
 	int64_t device;
+	const struct tz *tz; /* the device's zone */
 	int64_t hour;     /* epoch ms of the local hour's start */
 	double kwh;
 	int64_t readings; /* energy readings stamped in this bucket */
 };
 
 struct cstate {
-	int64_t ts; /* epoch ms of the latest reading */
+	int64_t ts; /* epoch ms of the latest reading, INT64_MIN: none yet */
 	double v;   /* its register value, kWh */
 	bool dirty; /* differs from counter_state on disk */
 };
 
 struct rollup {
-	struct hmap agg_idx; /* (device, hour minute) -> index into agg */
+	struct pending *p;   /* shared with readers; see pending.h */
+	int64_t max_ts;      /* newest energy reading seen, epoch ms */
+	/* The running batch. */
+	struct hmap agg_idx; /* pending_key(device, hour) -> index into agg */
 	struct agg *agg;
 	size_t nagg, aggcap;
+	/* Open-hour totals of this transaction, published after COMMIT. */
+	struct pending_entry *staged;
+	size_t nstaged, stagedcap;
+	/* Counter devices' latest readings. */
 	struct hmap cs_idx;  /* device -> index into cs */
 	struct cstate *cs;
 	int64_t *cs_dev;
@@ -58,11 +79,15 @@ struct rollup {
 	/* Context of the running batch. */
 	struct store_conn *c;
 	int64_t device;
+	const struct tz *tz;
 };
 
-struct rollup *rollup_new(void)
+struct rollup *rollup_new(struct pending *p)
 {
-	return xcalloc(1, sizeof(struct rollup));
+	struct rollup *r = xcalloc(1, sizeof(*r));
+	r->p = p;
+	r->max_ts = INT64_MIN;
+	return r;
 }
 
 void rollup_free(struct rollup *r)
@@ -72,31 +97,54 @@ void rollup_free(struct rollup *r)
 	hmap_release(&r->agg_idx);
 	hmap_release(&r->cs_idx);
 	free(r->agg);
+	free(r->staged);
 	free(r->cs);
 	free(r->cs_dev);
 	free(r);
 }
 
-void rollup_forget(struct rollup *r)
+static void forget_counters(struct rollup *r)
 {
 	hmap_clear(&r->cs_idx);
-	hmap_clear(&r->agg_idx);
 	r->ncs = 0;
-	r->nagg = 0;
 }
 
-static uint64_t agg_key(int64_t device, int64_t hour)
+void rollup_forget(struct rollup *r)
 {
-	/* Hour starts fall on whole minutes; 2^32 minutes reach past year 10000. */
-	return ((uint64_t)device << 32) | (uint32_t)(hour / 60000);
+	forget_counters(r);
+	hmap_clear(&r->agg_idx);
+	r->nagg = 0;
+	r->nstaged = 0;
+}
+
+size_t rollup_mark(const struct rollup *r)
+{
+	return r->nstaged;
+}
+
+void rollup_abort(struct rollup *r, size_t mark)
+{
+	hmap_clear(&r->agg_idx);
+	r->nagg = 0;
+	r->nstaged = mark;
+	forget_counters(r);
+}
+
+void rollup_commit(struct rollup *r)
+{
+	pthread_mutex_lock(&r->p->mu);
+	for (size_t i = 0; i < r->nstaged; i++)
+		pending_add(r->p, &r->staged[i]);
+	pthread_mutex_unlock(&r->p->mu);
+	r->nstaged = 0;
 }
 
 static void agg_add(struct rollup *r, int64_t device, int64_t hour, double kwh, int64_t n)
 {
-	uint64_t *idx = hmap_upsert(&r->agg_idx, agg_key(device, hour), UINT64_MAX);
+	uint64_t *idx = hmap_upsert(&r->agg_idx, pending_key(device, hour), UINT64_MAX);
 	if (*idx == UINT64_MAX) {
 		xgrow((void **)&r->agg, &r->aggcap, r->nagg + 1, sizeof(*r->agg));
-		r->agg[r->nagg] = (struct agg){ device, hour, 0, 0 };
+		r->agg[r->nagg] = (struct agg){ device, r->tz, hour, 0, 0 };
 		*idx = r->nagg++;
 	}
 	r->agg[*idx].kwh += kwh;
@@ -117,46 +165,64 @@ static int cmp_agg(const void *a, const void *b)
 	return (x->device > y->device) - (x->device < y->device);
 }
 
-/* Writes the summed shares: hours in key order (the table's order, so the
- * writes walk the b-tree forward), then the local days they fall in. */
+static int64_t local_day(const struct tz *tz, int64_t t)
+{
+	struct civil cv;
+	tz_to_civil(tz, t, &cv);
+	return tz_days_from_civil(cv.year, cv.month, cv.day);
+}
+
+static void day_sum(struct hmap *days, int64_t device, int64_t day, double kwh)
+{
+	uint64_t *bits = hmap_upsert(days, ((uint64_t)device << 32) | (uint32_t)day, 0);
+	double sum;
+	memcpy(&sum, bits, sizeof(sum));
+	sum += kwh;
+	memcpy(bits, &sum, sizeof(sum));
+}
+
+static int write_days(struct store_conn *c, struct hmap *days)
+{
+	uint64_t k, v;
+	int rc = 0;
+	for (size_t it = 0; rc == 0 && hmap_next(days, &it, &k, &v);) {
+		double sum;
+		memcpy(&sum, &v, sizeof(sum));
+		rc = c->ops->day_add(c, (int64_t)(k >> 32), (int64_t)(int32_t)(uint32_t)k, sum);
+	}
+	return rc;
+}
+
+/* Ends the batch's summing: closed hours to the tables, open ones staged. */
 static int flush(struct rollup *r, const struct devcache *dc)
 {
 	struct hmap days = HMAP_INIT;
-	const struct store_backend_ops *ops = r->c->ops;
+	int64_t watermark = r->p->watermark; /* only this thread changes it */
 	int rc = 0;
 
 	qsort(r->agg, r->nagg, sizeof(*r->agg), cmp_agg);
 	for (size_t i = 0; i < r->nagg && rc == 0; i++) {
 		const struct agg *a = &r->agg[i];
-		const struct store_device *d = devcache_get(dc, a->device);
-		struct civil cv;
-		uint64_t *bits;
-		double sum;
-
-		rc = ops->hour_add(r->c, a->device, a->hour, a->kwh, a->readings);
-		if (rc || !d)
+		int64_t end = tz_hour_next(a->tz, a->hour);
+		if (end > watermark) {
+			xgrow((void **)&r->staged, &r->stagedcap, r->nstaged + 1, sizeof(*r->staged));
+			r->staged[r->nstaged++] = (struct pending_entry){
+				a->device, a->hour, end, local_day(a->tz, a->hour), a->kwh, a->readings
+			};
 			continue;
-		tz_to_civil(d->tz, a->hour, &cv);
-		bits = hmap_upsert(&days, ((uint64_t)a->device << 32) |
-					  (uint32_t)tz_days_from_civil(cv.year, cv.month, cv.day), 0);
-		memcpy(&sum, bits, sizeof(sum));
-		sum += a->kwh;
-		memcpy(bits, &sum, sizeof(sum));
+		}
+		rc = r->c->ops->hour_add(r->c, a->device, a->hour, a->kwh, a->readings);
+		day_sum(&days, a->device, local_day(a->tz, a->hour), a->kwh);
 	}
-	uint64_t k, v;
-	for (size_t it = 0; rc == 0 && hmap_next(&days, &it, &k, &v);) {
-		double sum;
-		memcpy(&sum, &v, sizeof(sum));
-		rc = ops->day_add(r->c, (int64_t)(k >> 32), (int64_t)(int32_t)(uint32_t)k, sum);
-	}
+	if (rc == 0)
+		rc = write_days(r->c, &days);
 	hmap_release(&days);
 	hmap_clear(&r->agg_idx);
 	r->nagg = 0;
 	return rc;
 }
 
-/* The index of a counter device's cached state, loaded on first use; its ts
- * is INT64_MIN while the device has no reading yet. */
+/* The index of a counter device's cached state, loaded on first use. */
 static size_t cstate_slot(struct rollup *r, int64_t device)
 {
 	uint64_t idx;
@@ -190,15 +256,17 @@ static int counter_late(struct rollup *r, const struct devcache *dc,
 			struct store_batch *b)
 {
 	const struct store_backend_ops *ops = r->c->ops;
-	int64_t pts = 0, nts = 0;
+	int64_t pts = 0, nts = 0, w = r->p->watermark;
 	double pv = 0, nv = 0;
 	bool has_p, has_n, reset = false;
 	int rc;
 
-	if ((rc = flush(r, dc)) != 0)
+	if ((rc = flush(r, dc)) != 0) /* invariant 2: the walk reads closed counts */
 		return rc;
-	has_p = ops->reading_neighbour(r->c, d->id, d->tz, x->ts, -1, &pts, &pv) == 0;
-	has_n = ops->reading_neighbour(r->c, d->id, d->tz, x->ts, 1, &nts, &nv) == 0;
+	r->device = d->id;
+	r->tz = d->tz;
+	has_p = store_neighbour_walk(r->c, d->id, d->tz, x->ts, -1, w, &pts, &pv) == 0;
+	has_n = store_neighbour_walk(r->c, d->id, d->tz, x->ts, 1, w, &nts, &nv) == 0;
 	if (has_p && has_n) {
 		bool ignored;
 		spread(r, d->tz, pts, nts, -energy_counter_delta(pv, nv, &ignored));
@@ -222,14 +290,13 @@ static int counter_apply(struct rollup *r, const struct devcache *dc,
 			 struct store_batch *b)
 {
 	size_t i = cstate_slot(r, d->id);
-	struct cstate *s = &r->cs[i];
 	bool reset = false;
 
 	agg_add(r, d->id, tz_hour_start(d->tz, x->ts - 1), 0, 1);
-	if (s->ts != INT64_MIN && x->ts < s->ts)
+	if (r->cs[i].ts != INT64_MIN && x->ts < r->cs[i].ts)
 		return counter_late(r, dc, d, x, b);
-	if (s->ts != INT64_MIN) {
-		spread(r, d->tz, s->ts, x->ts, energy_counter_delta(s->v, x->value, &reset));
+	if (r->cs[i].ts != INT64_MIN) {
+		spread(r, d->tz, r->cs[i].ts, x->ts, energy_counter_delta(r->cs[i].v, x->value, &reset));
 		if (reset) {
 			b->resets++;
 			int rc = r->c->ops->reading_set_flags(r->c, d->id, x->ts,
@@ -238,7 +305,7 @@ static int counter_apply(struct rollup *r, const struct devcache *dc,
 				return rc;
 		}
 	}
-	*s = (struct cstate){ x->ts, x->value, true };
+	r->cs[i] = (struct cstate){ x->ts, x->value, true };
 	return 0;
 }
 
@@ -278,7 +345,10 @@ int rollup_apply(struct rollup *r, struct store_conn *c, const struct devcache *
 		b->accepted++;
 		if (x->channel != STORE_CHANNEL_ENERGY || !(d = devcache_get(dc, x->device)))
 			continue;
+		if (x->ts > r->max_ts)
+			r->max_ts = x->ts;
 		r->device = d->id;
+		r->tz = d->tz;
 		if (d->type == READING_COUNTER)
 			rc = counter_apply(r, dc, d, x, b);
 		else
@@ -289,4 +359,169 @@ int rollup_apply(struct rollup *r, struct store_conn *c, const struct devcache *
 	if (rc == 0)
 		rc = put_counters(r);
 	return rc;
+}
+
+/* --- closing hours ------------------------------------------------------------ */
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct pending_entry *x = *(struct pending_entry *const *)a;
+	const struct pending_entry *y = *(struct pending_entry *const *)b;
+	if (x->hour != y->hour)
+		return x->hour < y->hour ? -1 : 1;
+	return (x->device > y->device) - (x->device < y->device);
+}
+
+bool rollup_close_target(const struct rollup *r, int64_t now, int64_t *watermark)
+{
+	int64_t upto = r->max_ts < now ? r->max_ts : now, w;
+
+	if (r->max_ts == INT64_MIN)
+		return false;
+	/* Close whole UTC hours CLOSE_LAG behind the newest reading, or every
+	 * hour that can be when the pending table grows too large. */
+	w = upto - (r->p->n > PENDING_MAX ? 0 : CLOSE_LAG);
+	w -= ((w % HOUR_MS) + HOUR_MS) % HOUR_MS;
+	*watermark = w;
+	return w > r->p->watermark;
+}
+
+int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t w)
+{
+	struct pending_entry **due = NULL;
+	struct hmap days = HMAP_INIT;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < r->p->n; i++) {
+		if (r->p->e[i].hour_end > w)
+			continue;
+		xgrow((void **)&due, &cap, n + 1, sizeof(*due));
+		due[n++] = &r->p->e[i];
+	}
+	if (n)
+		qsort(due, n, sizeof(*due), cmp_entry);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = c->ops->hour_add(c, due[i]->device, due[i]->hour, due[i]->kwh, due[i]->readings);
+		day_sum(&days, due[i]->device, due[i]->day, due[i]->kwh);
+	}
+	if (rc == 0)
+		rc = write_days(c, &days);
+	if (rc == 0)
+		rc = c->ops->meta_set(c, "watermark", w);
+	hmap_release(&days);
+	free(due);
+	return rc;
+}
+
+void rollup_closed(struct rollup *r, int64_t watermark)
+{
+	pthread_mutex_lock(&r->p->mu);
+	pending_close(r->p, watermark);
+	pthread_mutex_unlock(&r->p->mu);
+}
+
+/* --- recovery -------------------------------------------------------------------- */
+
+struct recover_ctx {
+	struct rollup *r;
+	const struct devcache *dc;
+	int64_t watermark;
+	struct hmap last; /* counter device -> index into lts/lv */
+	int64_t *lts;
+	double *lv;
+	size_t nl, lcap, lvcap;
+	int rc;
+};
+
+/* Shares of hours still open go to pending; closed hours are on disk. */
+static void recover_share(void *ud, int64_t hour, double kwh)
+{
+	struct recover_ctx *x = ud;
+	struct rollup *r = x->r;
+	agg_add(r, r->device, hour, kwh, 0);
+}
+
+static void recover_reading(void *ud, int64_t ts, int64_t device, double v)
+{
+	struct recover_ctx *x = ud;
+	struct rollup *r = x->r;
+	const struct store_device *d = devcache_get(x->dc, device);
+	uint64_t i;
+
+	if (!d || x->rc)
+		return;
+	if (ts > r->max_ts)
+		r->max_ts = ts;
+	r->device = device;
+	r->tz = d->tz;
+	if (d->type == READING_INTERVAL) {
+		agg_add(r, device, energy_interval_hour(d->tz, ts), v, 1);
+		return;
+	}
+	agg_add(r, device, tz_hour_start(d->tz, ts - 1), 0, 1);
+	if (!hmap_get(&x->last, (uint64_t)device, &i)) {
+		int64_t pts;
+		double pv;
+		xgrow((void **)&x->lts, &x->lcap, x->nl + 1, sizeof(*x->lts));
+		xgrow((void **)&x->lv, &x->lvcap, x->nl + 1, sizeof(*x->lv));
+		i = x->nl++;
+		hmap_put(&x->last, (uint64_t)device, i);
+		x->lts[i] = INT64_MIN;
+		if (store_neighbour_walk(r->c, device, d->tz, ts, -1, x->watermark, &pts, &pv) == 0) {
+			x->lts[i] = pts;
+			x->lv[i] = pv;
+		}
+	}
+	if (x->lts[i] != INT64_MIN) {
+		bool reset;
+		double delta = energy_counter_delta(x->lv[i], v, &reset);
+		if (delta != 0 && x->lts[i] < ts)
+			energy_spread(d->tz, x->lts[i], ts, delta, recover_share, x);
+	}
+	x->lts[i] = ts;
+	x->lv[i] = v;
+}
+
+int rollup_recover(struct rollup *r, struct store_conn *c, const struct devcache *dc)
+{
+	struct recover_ctx x = { .r = r, .dc = dc };
+	int64_t w, min, max;
+	size_t kept = 0;
+
+	r->c = c;
+	if (c->ops->meta_get(c, "watermark", &w) != 0) {
+		/* A database from before the watermark has every total on disk. */
+		w = c->ops->ts_bounds(c, &min, &max) == 0 ? max + 2 * HOUR_MS : 0;
+		if (c->ops->begin(c) || c->ops->meta_set(c, "watermark", w) || c->ops->commit(c)) {
+			c->ops->rollback(c);
+			return KW_EDB;
+		}
+	}
+	r->p->watermark = w;
+	x.watermark = w;
+	/* An hour is at most one hour long, so readings stamped more than an
+	 * hour before the watermark only touch closed hours -- except a
+	 * counter's segment, which recover_reading() follows back. */
+	x.rc = c->ops->scan_energy(c, w - HOUR_MS, recover_reading, &x);
+	for (size_t i = 0; i < r->nagg && x.rc == 0; i++) {
+		const struct agg *a = &r->agg[i];
+		int64_t end = tz_hour_next(a->tz, a->hour);
+		if (end <= w)
+			continue;
+		pending_add(r->p, &(struct pending_entry){ a->device, a->hour, end,
+							   local_day(a->tz, a->hour), a->kwh,
+							   a->readings });
+		kept++;
+	}
+	hmap_clear(&r->agg_idx);
+	r->nagg = 0;
+	hmap_release(&x.last);
+	free(x.lts);
+	free(x.lv);
+	c->ops->idle(c);
+	if (kept)
+		log_info("store", "rebuilt %zu open hour totals from readings after the watermark",
+			 kept);
+	return x.rc;
 }

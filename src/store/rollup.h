@@ -1,6 +1,8 @@
 /*
- * rollup.h - turns committed readings into hourly and daily totals inside
- * the writer's transaction (store-internal, backend-neutral).
+ * rollup.h - turns committed readings into hourly and daily totals
+ * (store-internal, backend-neutral).  Totals of closed hours are written in
+ * the writer's transaction; totals of open hours go to the shared pending
+ * table after COMMIT (see pending.h), and are written when their hour closes.
  *
  * Thread-safety: writer thread only.
  */
@@ -9,22 +11,43 @@
 
 #include "store/backend.h"
 #include "store/devcache.h"
+#include "store/pending.h"
 
 struct rollup;
 
-struct rollup *rollup_new(void);
+struct rollup *rollup_new(struct pending *p);
 void rollup_free(struct rollup *r);
 
 /*
- * Stores the batch's rows (device and channel ids already resolved) and
- * updates the totals they affect, counting accepted, duplicate and
- * conflicting readings into b.  Runs inside the caller's transaction;
- * on error the caller rolls back and calls rollup_forget().
+ * Rebuilds the open hours from raw readings newer than the stored
+ * watermark, after a restart or a crash.  Call once, before any batch.
+ */
+int rollup_recover(struct rollup *r, struct store_conn *c, const struct devcache *dc);
+
+/*
+ * Stores the batch's rows (device and channel ids already resolved),
+ * counting accepted, duplicate and conflicting readings into b, and updates
+ * the totals they affect.  Runs inside the caller's transaction.
  */
 int rollup_apply(struct rollup *r, struct store_conn *c, const struct devcache *dc,
 		 struct store_batch *b);
 
-/* Drops cached counter state (after a rollback it may be ahead of disk). */
+/* A mark to roll back to when one job of a transaction fails. */
+size_t rollup_mark(const struct rollup *r);
+void rollup_abort(struct rollup *r, size_t mark);
+/* After COMMIT: publishes the transaction's open-hour totals. */
+void rollup_commit(struct rollup *r);
+/* After a failed transaction: forgets everything it staged and cached. */
 void rollup_forget(struct rollup *r);
+
+/*
+ * Closing: rollup_close_target() tells whether hours are due (the newest
+ * reading has moved CLOSE_LAG past them) and the new watermark;
+ * rollup_close_write() writes their totals and the watermark inside the
+ * caller's transaction; after COMMIT, rollup_closed() publishes it.
+ */
+bool rollup_close_target(const struct rollup *r, int64_t now, int64_t *watermark);
+int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t watermark);
+void rollup_closed(struct rollup *r, int64_t watermark);
 
 #endif

@@ -23,6 +23,7 @@
  * Threading: a connection is used by one thread at a time (its owner).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE token(id INTEGER PRIMARY KEY, name TEXT NOT NULL, scope TEXT NOT NULL,"
 	"  hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL,"
 	"  last_used_at INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0);",
+	/* 2: the rollup watermark (src/store/pending.h). */
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 enum {
@@ -76,7 +79,8 @@ enum {
 	S_DEVICE_INSERT, S_DEVICE_UPDATE, S_DEVICE_DELETE,
 	S_DEL_READINGS, S_DEL_HOURLY, S_DEL_DAILY, S_DEL_COUNTER,
 	S_TOKEN_INSERT, S_TOKEN_REVOKE, S_TOKEN_FIND, S_TOKEN_LIST,
-	S_HOURS, S_DAYS, S_DAYS_ALL, S_READINGS, S_READINGS_ALLCH, S_MIN_TS,
+	S_HOURS, S_DAYS, S_DAYS_ALL, S_READINGS, S_READINGS_ALLCH, S_MIN_TS, S_MAX_TS,
+	S_META_GET, S_META_SET, S_READ_BEGIN, S_SCAN_ENERGY,
 	S_COUNT
 };
 
@@ -134,10 +138,18 @@ static const char *const sql[S_COUNT] = {
 			     " AND ts < ?2 AND device = ?3 AND (ts, channel) > (?6, ?7)"
 			     " ORDER BY ts, channel LIMIT ?5",
 	[S_MIN_TS] = "SELECT min(ts) FROM reading",
+	[S_MAX_TS] = "SELECT max(ts) FROM reading",
+	[S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[S_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+		       " ON CONFLICT DO UPDATE SET value = excluded.value",
+	[S_READ_BEGIN] = "BEGIN DEFERRED",
+	[S_SCAN_ENERGY] = "SELECT ts, device, value FROM reading WHERE ts > ?1 AND channel = 0"
+			  " ORDER BY ts",
 };
 
 struct sq {
 	struct store_conn base;
+	bool writer;
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *stmt[S_COUNT];
@@ -234,6 +246,16 @@ static void sq_close(struct store_conn *c)
 	free(q);
 }
 
+/* Process-wide SQLite settings, made once before the first connection:
+ * memory statistics off, which removes a global mutex from every
+ * allocation (kilowatt never reads those statistics). */
+static pthread_once_t sq_once = PTHREAD_ONCE_INIT;
+
+static void sq_configure(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(const struct store_options *o, bool writer, struct store_conn **out,
 		   char *err, size_t errlen)
 {
@@ -242,7 +264,9 @@ static int sq_open(const struct store_options *o, bool writer, struct store_conn
 	char pragmas[256];
 	size_t n = strlen(o->data_dir) + sizeof("/kilowatt.db");
 
+	pthread_once(&sq_once, sq_configure);
 	q->base.ops = &store_sqlite_ops;
+	q->writer = writer;
 	q->path = xmalloc(n);
 	snprintf(q->path, n, "%s/kilowatt.db", o->data_dir);
 	*out = NULL;
@@ -323,6 +347,8 @@ static void sq_idle(struct store_conn *c)
 	sqlite3_stmt *s = NULL;
 	while ((s = sqlite3_next_stmt(SQ(c)->db, s)) != NULL)
 		sqlite3_reset(s);
+	if (!SQ(c)->writer && sqlite3_get_autocommit(SQ(c)->db) == 0)
+		sq_simple(c, S_COMMIT, "ending a read snapshot");
 }
 
 static char *col_dup(sqlite3_stmt *s, int i)
@@ -415,21 +441,12 @@ static int sq_reading_set_flags(struct store_conn *c, int64_t device, int64_t ts
 	return run(SQ(c), s, "flagging a reading");
 }
 
-/* The reading count stored for (hour, device), 0 when the row is absent. */
-static int64_t hour_readings(struct sq *q, int64_t hour, int64_t device)
+/* The device's energy reading nearest to an edge of (lo, hi): the latest
+ * with lo < ts < hi (dir < 0) or the earliest with lo < ts <= hi (dir > 0). */
+static int sq_reading_near(struct store_conn *c, int64_t device, int64_t lo, int64_t hi,
+			   int dir, int64_t *ts_out, double *v_out)
 {
-	sqlite3_stmt *s = st(q, S_HOUR_GET);
-	sqlite3_bind_int64(s, 1, hour);
-	sqlite3_bind_int64(s, 2, device);
-	return sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-}
-
-/* Searches one hour bucket (lo, hi] for the device's energy reading nearest
- * to its edge: the latest below hi (dir < 0) or the earliest above lo. */
-static int bucket_search(struct sq *q, int dir, int64_t lo, int64_t hi, int64_t device,
-			 int64_t *ts_out, double *v_out)
-{
-	sqlite3_stmt *s = st(q, dir < 0 ? S_READING_PREV : S_READING_NEXT);
+	sqlite3_stmt *s = st(SQ(c), dir < 0 ? S_READING_PREV : S_READING_NEXT);
 	sqlite3_bind_int64(s, 1, lo);
 	sqlite3_bind_int64(s, 2, hi);
 	sqlite3_bind_int64(s, 3, device);
@@ -440,47 +457,60 @@ static int bucket_search(struct sq *q, int dir, int64_t lo, int64_t hi, int64_t 
 	return 0;
 }
 
-/*
- * Finds the device's nearest energy reading strictly before (dir < 0) or
- * after (dir > 0) ts.  A reading stamped t is counted in hourly.readings of
- * the bucket (hour_start(t - 1), hour_next]; the walk skips buckets whose
- * count is zero with one point lookup each and scans raw rows only in the
- * bucket that has some.  It stops at the oldest reading in the table (going
- * back) or at the counter state's newest reading (going forward: the caller
- * passes that bound through ts of the state, see rollup.c).
- */
-static int sq_reading_neighbour(struct store_conn *c, int64_t device, const struct tz *tz,
-				int64_t ts, int dir, int64_t *ts_out, double *v_out)
+static int sq_scan_energy(struct store_conn *c, int64_t after,
+			  void (*fn)(void *ud, int64_t ts, int64_t device, double v), void *ud)
 {
-	struct sq *q = SQ(c);
-	int64_t h = tz_hour_start(tz, ts - 1), limit;
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = st(SQ(c), S_SCAN_ENERGY);
+	int rc;
+	sqlite3_bind_int64(s, 1, after);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(ud, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+		   sqlite3_column_double(s, 2));
+	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "scanning recent readings");
+}
 
-	/* The bucket holding ts itself, on the proper side of ts. */
-	if (dir < 0 && bucket_search(q, -1, h, ts, device, ts_out, v_out) == 0)
-		return 0;
-	if (dir > 0 && bucket_search(q, 1, ts, tz_hour_next(tz, h), device, ts_out, v_out) == 0)
-		return 0;
-	s = st(q, S_MIN_TS);
+/* The oldest and newest reading timestamps; KW_ENOTFOUND when empty.  Both
+ * are one step to an end of the time-first key. */
+static int sq_ts_bounds(struct store_conn *c, int64_t *min, int64_t *max)
+{
+	sqlite3_stmt *s = st(SQ(c), S_MIN_TS);
 	if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_type(s, 0) == SQLITE_NULL)
 		return KW_ENOTFOUND;
-	limit = sqlite3_column_int64(s, 0);
-	for (;;) {
-		if (dir < 0) {
-			/* The bucket before h holds (hour_start(h - 1), h]: it can
-			 * hold the oldest reading as long as h >= limit. */
-			if (h < limit)
-				return KW_ENOTFOUND;
-			h = tz_hour_start(tz, h - 1);
-		} else {
-			h = tz_hour_next(tz, h);
-			if (h > ts + INT64_C(400) * 86400000)
-				return KW_ENOTFOUND; /* beyond any counter state: see rollup.c */
-		}
-		if (hour_readings(q, h, device) > 0)
-			return bucket_search(q, dir, h, tz_hour_next(tz, h) + (dir < 0), device,
-					     ts_out, v_out);
-	}
+	*min = sqlite3_column_int64(s, 0);
+	s = st(SQ(c), S_MAX_TS);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return KW_ENOTFOUND;
+	*max = sqlite3_column_int64(s, 0);
+	return 0;
+}
+
+static int sq_meta_get(struct store_conn *c, const char *key, int64_t *value)
+{
+	sqlite3_stmt *s = st(SQ(c), S_META_GET);
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return KW_ENOTFOUND;
+	*value = sqlite3_column_int64(s, 0);
+	return 0;
+}
+
+static int sq_meta_set(struct store_conn *c, const char *key, int64_t value)
+{
+	sqlite3_stmt *s = st(SQ(c), S_META_SET);
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, value);
+	return run(SQ(c), s, "updating the watermark");
+}
+
+/* Pins a read snapshot: BEGIN, then a read, since SQLite takes the
+ * snapshot at a transaction's first read.  The snapshot lasts until idle(). */
+static int sq_snapshot(struct store_conn *c)
+{
+	int64_t ignored;
+	int rc = run(SQ(c), st(SQ(c), S_READ_BEGIN), "BEGIN");
+	if (rc == 0 && sq_meta_get(c, "watermark", &ignored) == KW_EDB)
+		rc = KW_EDB;
+	return rc;
 }
 
 static int sq_hour_add(struct store_conn *c, int64_t device, int64_t hour, double kwh,
@@ -728,7 +758,12 @@ const struct store_backend_ops store_sqlite_ops = {
 	.channel_insert = sq_channel_insert,
 	.reading_insert = sq_reading_insert,
 	.reading_set_flags = sq_reading_set_flags,
-	.reading_neighbour = sq_reading_neighbour,
+	.reading_near = sq_reading_near,
+	.ts_bounds = sq_ts_bounds,
+	.scan_energy = sq_scan_energy,
+	.meta_get = sq_meta_get,
+	.meta_set = sq_meta_set,
+	.snapshot = sq_snapshot,
 	.hour_add = sq_hour_add,
 	.day_add = sq_day_add,
 	.counter_get = sq_counter_get,

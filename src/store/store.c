@@ -39,6 +39,7 @@
 #include "core/xmalloc.h"
 #include "store/backend.h"
 #include "store/devcache.h"
+#include "store/pending.h"
 #include "store/rollup.h"
 #include "core/banned.h"
 
@@ -76,6 +77,7 @@ struct store {
 	struct store_conn **rconn;
 	int nreaders;
 	struct devcache dc;
+	struct pending pending;
 	struct rollup *rollup;
 	char *default_tz;
 	uint64_t queue_max_rows;
@@ -342,11 +344,6 @@ int store_readings(struct store_conn *c, int64_t device, int64_t channel, int64_
 	return c->ops->readings(c, device, channel, from, to, after_ts, after_ch, limit, fn, ud);
 }
 
-int store_reading_neighbour(struct store_conn *c, int64_t device, const struct tz *tz,
-			    int64_t ts, int dir, int64_t *ts_out, double *value_out)
-{
-	return c->ops->reading_neighbour(c, device, tz, ts, dir, ts_out, value_out);
-}
 
 /* --- the writer ------------------------------------------------------------ */
 
@@ -391,9 +388,14 @@ static int resolve_pending(struct store *s, struct store_batch *b)
 	return rc;
 }
 
+struct pending *store_conn_pending(struct store_conn *c)
+{
+	return &c->owner->pending;
+}
+
 static int run_job(struct store *s, struct job *j)
 {
-	size_t mark = s->nundo;
+	size_t mark = s->nundo, rmark = rollup_mark(s->rollup);
 	int rc = s->ops->savepoint(s->wconn);
 
 	if (rc)
@@ -409,8 +411,7 @@ static int run_job(struct store *s, struct job *j)
 	if (rc < 0) {
 		s->ops->rollback_to(s->wconn);
 		undo_to(s, mark);
-		if (j->kind == JOB_BATCH)
-			rollup_forget(s->rollup);
+		rollup_abort(s->rollup, rmark);
 		return rc;
 	}
 	return s->ops->release(s->wconn);
@@ -446,6 +447,31 @@ static void observe_commit(struct store *s, size_t rows, double secs, bool ok,
 	pthread_mutex_unlock(&s->smu);
 }
 
+/* Writes the totals of hours that are due to close, in a transaction of
+ * their own, then publishes the new watermark (pending.h, rule 2).  A
+ * failure leaves them open; the next group tries again. */
+static void close_hours(struct store *s)
+{
+	int64_t w;
+	int rc;
+
+	if (!rollup_close_target(s->rollup, now_ms(), &w))
+		return;
+	rc = s->ops->begin(s->wconn);
+	if (rc == 0)
+		rc = rollup_close_write(s->rollup, s->wconn, w);
+	if (rc == 0)
+		rc = s->ops->commit(s->wconn);
+	if (rc) {
+		s->ops->rollback(s->wconn);
+		log_error("store", "cannot close hours up to %lld: %s", (long long)w,
+			  kw_strerror(rc));
+	} else {
+		rollup_closed(s->rollup, w);
+	}
+	s->ops->idle(s->wconn);
+}
+
 /* Runs one group: everything that was queued, in one transaction. */
 static void commit_group(struct store *s, struct job *jobs, size_t rows)
 {
@@ -459,6 +485,8 @@ static void commit_group(struct store *s, struct job *jobs, size_t rows)
 		j->rc = rc ? rc : run_job(s, j);
 	if (rc == 0)
 		rc = s->ops->commit(s->wconn);
+	if (rc == 0)
+		rollup_commit(s->rollup); /* before any job is acknowledged */
 	if (rc) {
 		s->ops->rollback(s->wconn);
 		undo_to(s, 0);
@@ -476,6 +504,7 @@ static void commit_group(struct store *s, struct job *jobs, size_t rows)
 		next = j->next;
 		complete(s, j);
 	}
+	close_hours(s);
 }
 
 static void *writer_main(void *arg)
@@ -750,7 +779,8 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	s->nreaders = o->readers;
 	s->stats.healthy = true;
 	devcache_init(&s->dc);
-	s->rollup = rollup_new();
+	pending_init(&s->pending);
+	s->rollup = rollup_new(&s->pending);
 	pthread_mutex_init(&s->wmu, NULL);
 	pthread_cond_init(&s->wcond, NULL);
 	pthread_mutex_init(&s->rmu, NULL);
@@ -764,6 +794,10 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	if ((rc = s->ops->load_channels(s->wconn, load_channel, s)) != 0 ||
 	    (rc = s->ops->load_devices(s->wconn, load_device, s)) != 0) {
 		snprintf(err, errlen, "cannot load devices from the database");
+		goto fail;
+	}
+	if ((rc = rollup_recover(s->rollup, s->wconn, &s->dc)) != 0) {
+		snprintf(err, errlen, "cannot rebuild open hours from the database");
 		goto fail;
 	}
 	s->rconn = xcalloc((size_t)s->nreaders, sizeof(*s->rconn));
@@ -791,6 +825,7 @@ fail:
 	free(s->rconn);
 	s->ops->close(s->wconn);
 	rollup_free(s->rollup);
+	pending_release(&s->pending);
 	devcache_release(&s->dc);
 	free(s->default_tz);
 	free(s);
@@ -808,6 +843,7 @@ static void on_async_closed(uv_handle_t *h)
 	s->ops->close(s->wconn);
 	log_info("store", "database closed");
 	rollup_free(s->rollup);
+	pending_release(&s->pending);
 	devcache_release(&s->dc);
 	pthread_mutex_destroy(&s->wmu);
 	pthread_cond_destroy(&s->wcond);

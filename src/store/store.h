@@ -243,9 +243,4 @@ typedef void (*store_reading_fn)(void *ud, int64_t ts, uint32_t channel, double 
 int store_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from,
 		   int64_t to, int64_t after_ts, int64_t after_ch, size_t limit,
 		   store_reading_fn fn, void *ud);
-/* The device's energy reading nearest to ts, strictly before (dir < 0) or
- * after (dir > 0) it.  Returns 0, or KW_ENOTFOUND.  [reader] */
-int store_reading_neighbour(struct store_conn *c, int64_t device, const struct tz *tz,
-			    int64_t ts, int dir, int64_t *ts_out, double *value_out);
-
 #endif

@@ -283,6 +283,42 @@ static void other_zone_grid_is_computed_from_raw(void **state)
 	free(b);
 }
 
+static void open_hours_survive_a_restart(void **state)
+{
+	struct teststore *t = *state;
+	int64_t iv = teststore_device(t, "ri", "Asia/Kolkata", READING_INTERVAL);
+	int64_t ct = teststore_device(t, "rc", "Europe/Brussels", READING_COUNTER);
+	struct query_bucket *before[2], *after[2];
+	size_t nb[2], na[2];
+	int64_t devs[2] = { iv, ct };
+
+	/* Ten hours of readings: the last hour or so stays open (in memory
+	 * only) when the store closes, and must be rebuilt from raw readings;
+	 * the counter's segments cross the watermark. */
+	for (int i = 1; i <= 60; i++) {
+		assert_int_equal(teststore_put(t, iv, T0 + i * 10 * M, 0.1 * (i % 7)), 0);
+		assert_int_equal(teststore_put(t, ct, T0 + i * 10 * M, 50 + 0.37 * i), 0);
+	}
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(teststore_consumption(t, devs[k], "UTC", STEP_HOUR, T0 - H,
+						       T0 + 12 * H, &before[k], &nb[k]), 0);
+	teststore_reopen(t);
+	for (int k = 0; k < 2; k++) {
+		double total = 0;
+		assert_int_equal(teststore_consumption(t, devs[k], "UTC", STEP_HOUR, T0 - H,
+						       T0 + 12 * H, &after[k], &na[k]), 0);
+		assert_int_equal(na[k], nb[k]);
+		for (size_t i = 0; i < na[k]; i++) {
+			assert_int_equal(after[k][i].has, before[k][i].has);
+			assert_near(after[k][i].kwh, before[k][i].kwh);
+			total += after[k][i].kwh;
+		}
+		assert_near(total, k == 0 ? 0.1 * (8 * 21 + 1 + 2 + 3 + 4) : 0.37 * 59);
+		free(before[k]);
+		free(after[k]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +334,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(batch_is_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(dst_days_have_23_and_25_hours, setup, teardown),
 		cmocka_unit_test_setup_teardown(other_zone_grid_is_computed_from_raw, setup, teardown),
+		cmocka_unit_test_setup_teardown(open_hours_survive_a_restart, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	tz_shutdown();

@@ -28,19 +28,31 @@ static int wait_for(struct teststore *t, struct wait *w)
 	return w->rc;
 }
 
-void teststore_open(struct teststore *t)
+static void open_dir(struct teststore *t)
 {
 	struct store_options o = { t->dir, 8, 1000000, 1, "UTC" };
 	char err[256];
-	snprintf(t->dir, sizeof(t->dir), "/tmp/kw-unit-XXXXXX");
-	if (!mkdtemp(t->dir))
-		abort();
-	o.data_dir = t->dir;
 	uv_loop_init(&t->loop);
 	if (store_open(&t->loop, &o, &t->s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		abort();
 	}
+}
+
+void teststore_open(struct teststore *t)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/kw-unit-XXXXXX");
+	if (!mkdtemp(t->dir))
+		abort();
+	open_dir(t);
+}
+
+void teststore_reopen(struct teststore *t)
+{
+	store_close(t->s, NULL, NULL);
+	uv_run(&t->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&t->loop);
+	open_dir(t);
 }
 
 void teststore_close(struct teststore *t)

@@ -19,6 +19,8 @@ struct teststore {
 
 void teststore_open(struct teststore *t);
 void teststore_close(struct teststore *t);
+/* Closes and opens the same database again (open hours are rebuilt). */
+void teststore_reopen(struct teststore *t);
 /* Creates a device; returns its id. */
 int64_t teststore_device(struct teststore *t, const char *serial, const char *tz,
 			 enum reading_type type);
