@@ -14,6 +14,10 @@ int cmd_config(int argc, char **argv)
 	struct config cfg;
 	char err[CONFIG_ERR_MAX];
 
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: kilowatt config check FILE\n       kilowatt config dump [--config FILE]\n");
+		return 0;
+	}
 	if (argc == 3 && strcmp(argv[1], "check") == 0) {
 		config_init(&cfg);
 		if (config_load_file(&cfg, argv[2], err) != 0) {

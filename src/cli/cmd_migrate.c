@@ -13,6 +13,7 @@ int cmd_migrate(int argc, char **argv)
 {
 	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
 					      { "data", required_argument, NULL, 'd' },
+					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
 	const char *config = NULL, *data = NULL;
 	struct config cfg;
@@ -24,7 +25,10 @@ int cmd_migrate(int argc, char **argv)
 			config = optarg;
 		else if (c == 'd')
 			data = optarg;
-		else
+		else if (c == 'h') {
+			printf("usage: kilowatt migrate [--data DIR] [--config FILE]\n");
+			return 0;
+		} else
 			return 2;
 	}
 	if (cli_load_config(&cfg, config) != 0)

@@ -179,7 +179,15 @@ int cmd_token(int argc, char **argv)
 	struct config cfg;
 	char err[CONFIG_ERR_MAX];
 	int c, rc;
+	static const char usage[] =
+		"usage: kilowatt token create --name NAME --scope admin|ingest|device:ID [--data DIR] [--config FILE]\n"
+		"       kilowatt token list [--data DIR] [--config FILE]\n"
+		"       kilowatt token revoke --id ID [--data DIR] [--config FILE]\n";
 
+	if (argc < 2 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'n')
@@ -209,7 +217,7 @@ int cmd_token(int argc, char **argv)
 	else if (strcmp(sub, "revoke") == 0)
 		rc = revoke(&cfg, &t);
 	else {
-		fprintf(stderr, "usage: kilowatt token create|list|revoke [--data DIR] [--config FILE]\n");
+		fputs(usage, stderr);
 		rc = 2;
 	}
 	config_release(&cfg);

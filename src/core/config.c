@@ -112,7 +112,7 @@ static int parse_value(const struct config_row *r, const char *v, void *dst,
 	return 0;
 bad_number:
 	snprintf(why, n, r->type == CFG_SIZE	   ? "expected a size such as 512k or 16M"
-			 : r->type == CFG_DURATION ? "expected a duration such as 30s, 5m or 1h"
+			 : r->type == CFG_DURATION ? "expected a duration such as 30s, 5m, 1h or 1d"
 						   : "expected a whole number");
 	return -1;
 }

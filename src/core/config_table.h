@@ -12,7 +12,7 @@ enum config_type {
 	CFG_STRING,
 	CFG_INT,      /* decimal, within [min, max] */
 	CFG_SIZE,     /* bytes, with optional k/M/G suffix (powers of 1024) */
-	CFG_DURATION, /* seconds, with optional s/m/h suffix */
+	CFG_DURATION, /* seconds, with optional s/m/h/d suffix */
 	CFG_BOOL,     /* true/false, yes/no, on/off, 1/0 */
 };
 

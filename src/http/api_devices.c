@@ -66,19 +66,6 @@ json_t *api_body_object(struct http_req *r)
 	return o;
 }
 
-/* A UUID-shaped serial would be ambiguous with device ids in paths. */
-static bool uuid_shaped(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
-			return false;
-	}
-	return true;
-}
-
 static int set_text(struct http_req *r, json_t *v, const char *field, char **dst, bool nullable,
 		    size_t maxlen)
 {
@@ -113,7 +100,7 @@ static int apply_field(struct http_req *r, struct store_device *d, const char *k
 		}
 		if (set_text(r, v, key, &d->serial, true, 64))
 			return -1;
-		if (d->serial && (!*d->serial || uuid_shaped(d->serial))) {
+		if (d->serial && (!*d->serial || store_uuid_shaped(d->serial))) {
 			http_reply_error(r, 400, "invalid_value", key, 0,
 					 "serial must be non-empty and not shaped like a device id");
 			return -1;

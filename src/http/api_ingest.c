@@ -130,6 +130,13 @@ static void ingest(struct http_req *r, const struct ingest_ops *ops)
 		reply_counts(j);
 		return;
 	}
+	if (j->batch.n > (size_t)r->cfg->storage_queue_max_rows) {
+		count_reject("other");
+		http_reply_error(r, 413, "too_large", NULL, 0,
+				 "%zu readings in one request; storage.queue_max_rows allows %lld",
+				 j->batch.n, (long long)r->cfg->storage_queue_max_rows);
+		return;
+	}
 	if ((rc = store_submit_batch(r->store, &j->batch, committed, j)) != 0) {
 		http_reply_kwerr(r, rc);
 		return;

@@ -232,6 +232,7 @@ void api_consumption(struct http_req *r)
 struct readings_job {
 	struct http_req *r;
 	struct store *store;
+	char uuid[37];
 	int64_t device, channel, from, to, after_ts, after_ch;
 	size_t limit, n;
 	json_t *arr;
@@ -283,7 +284,7 @@ static void readings_done(void *ud, int rc)
 		snprintf(cursor, sizeof(cursor), "%" PRId64 ".%" PRId64, j->last_ts, j->last_ch);
 		next = json_string(cursor);
 	}
-	http_reply_json(j->r, 200, json_pack("{s:s, s:O, s:o}", "device", j->r->params[0],
+	http_reply_json(j->r, 200, json_pack("{s:s, s:O, s:o}", "device", j->uuid,
 					     "readings", j->arr, "next_cursor", next));
 }
 
@@ -320,6 +321,7 @@ void api_readings(struct http_req *r)
 	j->r = r;
 	j->store = r->store;
 	j->device = d->id;
+	memcpy(j->uuid, d->uuid, sizeof(j->uuid));
 	j->arr = json_array();
 	j->utc = tz_get("UTC");
 	r->ctx = j;
@@ -447,22 +449,37 @@ static void region_done(void *ud, int rc)
 	j->result = NULL;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const char *region_of(const struct store_device *d)
+{
+	return d->region && *d->region ? d->region : "(none)";
+}
+
 /* Snapshots which region each device is in (the reader must not walk the
- * cache row by row). */
+ * cache row by row); regions are sorted by name. */
 static void snapshot_regions(struct http_req *r, struct region_job *j)
 {
 	struct store_device **list;
-	size_t n = store_device_list(r->store, 0, SIZE_MAX / 2, NULL, &list);
+	size_t n = store_device_list(r->store, 0, SIZE_MAX / 2, NULL, &list), k = 0;
+
+	j->names = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		j->names[i] = (char *)region_of(list[i]);
+	qsort(j->names, n, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < n; i++) /* unique, then own the strings */
+		if (k == 0 || strcmp(j->names[k - 1], j->names[i]) != 0)
+			j->names[k++] = j->names[i];
+	for (size_t i = 0; i < k; i++)
+		j->names[i] = xstrdup(j->names[i]);
+	j->nnames = k;
 	for (size_t i = 0; i < n; i++) {
-		const char *name = list[i]->region && *list[i]->region ? list[i]->region : "(none)";
-		size_t k = 0;
-		while (k < j->nnames && strcmp(j->names[k], name) != 0)
-			k++;
-		if (k == j->nnames) {
-			j->names = xrealloc(j->names, (j->nnames + 1) * sizeof(char *));
-			j->names[j->nnames++] = xstrdup(name);
-		}
-		hmap_put(&j->dev_region, (uint64_t)list[i]->id, k);
+		const char *name = region_of(list[i]);
+		char **hit = bsearch(&name, j->names, k, sizeof(char *), cmp_str);
+		hmap_put(&j->dev_region, (uint64_t)list[i]->id, (uint64_t)(hit - j->names));
 	}
 	store_device_list_free(list, n);
 }

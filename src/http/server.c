@@ -290,6 +290,34 @@ static int token_read(struct store_conn *c, void *ud)
 	return 0;
 }
 
+struct touch_job {
+	int64_t id;
+	int64_t when;
+};
+
+static int token_touch(struct store_conn *c, void *ud)
+{
+	struct touch_job *t = ud;
+	return store_token_touch(c, t->id, t->when);
+}
+
+static void touch_done(void *ud, int rc)
+{
+	free(ud);
+}
+
+/* Records a token's use when the cache looks it up again: at most once per
+ * TOKEN_TTL_MS for a busy token, never a write per request. */
+static void touch(struct http_server *s, int64_t id)
+{
+	struct touch_job *t = xmalloc(sizeof(*t));
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*t = (struct touch_job){ id, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 };
+	if (store_submit_write(s->store, token_touch, touch_done, t) != 0)
+		free(t);
+}
+
 static struct principal principal_of(struct http_server *s, const struct store_token *t)
 {
 	struct principal p = { PRINCIPAL_NONE, t->id, 0 };
@@ -314,6 +342,8 @@ static void token_done(void *ud, int rc)
 
 	e->who = j->found ? principal_of(st->srv, &j->tok) : (struct principal){ 0 };
 	e->expires = mono_ms() + TOKEN_TTL_MS;
+	if (e->who.kind != PRINCIPAL_NONE)
+		touch(st->srv, e->who.token_id);
 	st->req.who = e->who;
 	free(j);
 	run_handler(st);
@@ -430,11 +460,22 @@ static enum MHD_Result queue_answer(struct http_conn_state *st)
 	return rc;
 }
 
-/* Takes one chunk of body; answers 413 or 408 when a limit is passed. */
-static void take_body(struct http_conn_state *st, const char *data, size_t n)
+/*
+ * Takes one chunk of body.  Past http.max_body_bytes (or any body on a route
+ * that takes none) the request is answered 413, and the rest of the body is
+ * read and dropped: libmicrohttpd 0.9.75 sends an answer only once the
+ * upload is complete.  Dropping is bounded by http.request_timeout, after
+ * which the connection is closed (returns false).
+ */
+static bool take_body(struct http_conn_state *st, const char *data, size_t n)
 {
+	if (mono_ms() - st->start_ms > (uint64_t)st->srv->cfg->http_request_timeout_s * 1000) {
+		log_debug("http", "closing %s %s: body not complete within http.request_timeout",
+			  st->req.method, st->req.path);
+		return false;
+	}
 	if (st->phase == ANSWERED)
-		return; /* already refused: discard the rest */
+		return true; /* already refused: drop the rest */
 	if (st->route->body == BODY_NONE || kwbuf_add(&st->body, data, n) != 0) {
 		http_reply_error(&st->req, 413, "too_large", NULL, 0,
 				 st->route->body == BODY_NONE
@@ -442,11 +483,8 @@ static void take_body(struct http_conn_state *st, const char *data, size_t n)
 					 : "request body larger than http.max_body_bytes (%lld bytes)",
 				 (long long)st->srv->cfg->http_max_body_bytes);
 		kwbuf_release(&st->body);
-		return;
 	}
-	if (mono_ms() - st->start_ms > (uint64_t)st->srv->cfg->http_request_timeout_s * 1000)
-		http_reply_error(&st->req, 408, "request_timeout", NULL, 0,
-				 "the request took longer than http.request_timeout to arrive");
+	return true;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -465,12 +503,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return st->resp ? queue_answer(st) : MHD_YES;
 	}
 	if (*upload_data_size) {
-		bool was_answered = st->phase == ANSWERED;
-		take_body(st, upload_data, *upload_data_size);
+		bool ok = take_body(st, upload_data, *upload_data_size);
 		*upload_data_size = 0;
-		if (!was_answered && st->resp)
-			return queue_answer(st);
-		return MHD_YES;
+		return ok ? MHD_YES : MHD_NO;
 	}
 	if (st->phase == RECEIVING) {
 		st->req.body = st->body.data ? st->body.data : (char *)"";

@@ -49,7 +49,7 @@ static int64_t resolve_device(struct ingest_ctx *ctx, struct store_batch *b, con
 	int64_t id = store_device_resolve(ctx->store, key);
 	if (id)
 		return id;
-	if (!ctx->auto_create || !*key || strlen(key) > 128) {
+	if (!ctx->auto_create || !*key || strlen(key) > 64) {
 		ingest_fail(err, 400, "unknown_device", "device_id",
 			    "unknown device '%.128s' (create it first, or set "
 			    "ingest.auto_create_devices=true)", key);

@@ -82,6 +82,7 @@ struct store_backend_ops {
 	int (*token_find)(struct store_conn *c, const unsigned char hash[32],
 			  struct store_token *out);
 	int (*token_list)(struct store_conn *c, struct store_token **out, size_t *n);
+	int (*token_touch)(struct store_conn *c, int64_t id, int64_t when);
 
 	/* Queries. */
 	/* One device-hour's total; KW_ENOTFOUND when nothing was recorded. */

@@ -78,7 +78,7 @@ enum {
 	S_HOUR_GET, S_HOUR_ADD, S_DAY_ADD, S_COUNTER_GET, S_COUNTER_PUT,
 	S_DEVICE_INSERT, S_DEVICE_UPDATE, S_DEVICE_DELETE,
 	S_DEL_READINGS, S_DEL_HOURLY, S_DEL_DAILY, S_DEL_COUNTER,
-	S_TOKEN_INSERT, S_TOKEN_REVOKE, S_TOKEN_FIND, S_TOKEN_LIST,
+	S_TOKEN_INSERT, S_TOKEN_REVOKE, S_TOKEN_FIND, S_TOKEN_LIST, S_TOKEN_TOUCH,
 	S_HOURS, S_DAYS, S_DAYS_ALL, S_READINGS, S_READINGS_ALLCH, S_MIN_TS, S_MAX_TS,
 	S_META_GET, S_META_SET, S_READ_BEGIN, S_SCAN_ENERGY,
 	S_COUNT
@@ -125,6 +125,7 @@ static const char *const sql[S_COUNT] = {
 	[S_DEL_COUNTER] = "DELETE FROM counter_state WHERE device = ?1",
 	[S_TOKEN_INSERT] = "INSERT INTO token(name, scope, hash, created_at) VALUES(?1, ?2, ?3, ?4)",
 	[S_TOKEN_REVOKE] = "UPDATE token SET revoked = 1 WHERE id = ?1 AND revoked = 0",
+	[S_TOKEN_TOUCH] = "UPDATE token SET last_used_at = ?2 WHERE id = ?1",
 	[S_TOKEN_FIND] = "SELECT id, name, scope, created_at, last_used_at, revoked FROM token"
 			 " WHERE hash = ?1",
 	[S_TOKEN_LIST] = "SELECT id, name, scope, created_at, last_used_at, revoked FROM token"
@@ -645,6 +646,14 @@ static int sq_token_revoke(struct store_conn *c, int64_t id)
 	return sqlite3_changes(SQ(c)->db) == 1 ? 0 : KW_ENOTFOUND;
 }
 
+static int sq_token_touch(struct store_conn *c, int64_t id, int64_t when)
+{
+	sqlite3_stmt *s = st(SQ(c), S_TOKEN_TOUCH);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, when);
+	return run(SQ(c), s, "recording a token's use");
+}
+
 static void token_row(sqlite3_stmt *s, struct store_token *t)
 {
 	t->id = sqlite3_column_int64(s, 0);
@@ -774,6 +783,7 @@ const struct store_backend_ops store_sqlite_ops = {
 	.token_insert = sq_token_insert,
 	.token_revoke = sq_token_revoke,
 	.token_find = sq_token_find,
+	.token_touch = sq_token_touch,
 	.token_list = sq_token_list,
 	.hour_get = sq_hour_get,
 	.days = sq_days,

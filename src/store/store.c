@@ -23,6 +23,7 @@
  *     are bounded by queue_max_rows and submitters are refused beyond it.
  *  4. On close, the writer drains its queue completely before exiting.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -232,6 +233,18 @@ static void undo_forget(struct store *s)
 
 /* --- closures' API (writer side) ------------------------------------------ */
 
+bool store_uuid_shaped(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
 static void uuid_v4(char out[37])
 {
 	unsigned char b[16];
@@ -325,6 +338,11 @@ int store_token_list(struct store_conn *c, struct store_token **out, size_t *n)
 	return c->ops->token_list(c, out, n);
 }
 
+int store_token_touch(struct store_conn *c, int64_t id, int64_t when)
+{
+	return c->ops->token_touch(c, id, when);
+}
+
 int store_hour_get(struct store_conn *c, int64_t device, int64_t hour, double *kwh,
 		   int64_t *readings)
 {
@@ -359,7 +377,14 @@ static int resolve_pending(struct store *s, struct store_batch *b)
 		struct store_device d = { 0 };
 		if ((dev[i] = devcache_resolve(&s->dc, b->new_serials[i])) != 0)
 			continue; /* created by an earlier job meanwhile */
-		d.serial = b->new_serials[i];
+		/* A device id shaped like a UUID (seed 000's simulators) becomes
+		 * the new device's id; anything else is its serial. */
+		if (store_uuid_shaped(b->new_serials[i])) {
+			for (int k = 0; k < 36; k++)
+				d.uuid[k] = (char)tolower((unsigned char)b->new_serials[i][k]);
+		} else {
+			d.serial = b->new_serials[i];
+		}
 		d.name = b->new_serials[i];
 		d.type = READING_INTERVAL;
 		rc = store_device_insert(s->wconn, &d);

@@ -179,6 +179,9 @@ size_t store_device_list(struct store *s, int64_t after_id, size_t limit, const 
 			 struct store_device ***out);
 void store_device_list_free(struct store_device **list, size_t n);
 
+/* Whether s has the 8-4-4-4-12 hex shape of a UUID (any case). [any] */
+bool store_uuid_shaped(const char *s);
+
 /* --- statistics (for /metrics and /healthz) -------------------------------- */
 
 struct store_stats {
@@ -223,6 +226,8 @@ int store_token_revoke(struct store_conn *c, int64_t id);
 /* [reader or writer] */
 int store_token_find(struct store_conn *c, const unsigned char hash[32], struct store_token *out);
 int store_token_list(struct store_conn *c, struct store_token **out, size_t *n);
+/* [writer] Records that the token was used at when (epoch ms). */
+int store_token_touch(struct store_conn *c, int64_t id, int64_t when);
 
 /* One device-hour's total (hour: the local hour's first instant, see
  * tz_hour_start); KW_ENOTFOUND when no energy was recorded for it. [reader] */
