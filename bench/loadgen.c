@@ -71,16 +71,22 @@ static struct {
 	int64_t port, conns, batch, devices, count, timeout_s, time_limit, readings, start;
 	char auth[600]; /* "Authorization: Bearer T\r\n" or "" */
 	char target[128];
-} g = {.fmt = F_LP, .conns = 4, .batch = 5000, .devices = 10000,
-       .count = 1000, .timeout_s = 300, .readings = -1, .start = -1,
-       .time_limit = 3600};
+} g = { .fmt = F_LP,
+	.conns = 4,
+	.batch = 5000,
+	.devices = 10000,
+	.count = 1000,
+	.timeout_s = 300,
+	.readings = -1,
+	.start = -1,
+	.time_limit = 3600 };
 
 static char **g_lp_dev, **g_json_dev; /* per-device prebuilt fragments */
-static struct buf *g_queries;         /* query mode: prebuilt requests */
+static struct buf *g_queries;	      /* query mode: prebuilt requests */
 static size_t g_nqueries;
-static int64_t g_jobs;                /* requests to make */
-static atomic_llong g_next;           /* next request index */
-static atomic_long g_status[600];     /* answers by status; [0] = transport */
+static int64_t g_jobs;		  /* requests to make */
+static atomic_llong g_next;	  /* next request index */
+static atomic_long g_status[600]; /* answers by status; [0] = transport */
 static atomic_int g_timed_out;
 static double g_deadline;
 static pthread_mutex_t g_err_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -132,7 +138,10 @@ static void buf_add(struct buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-static void buf_str(struct buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+static void buf_str(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
 
 /* Appends v in decimal; with milli, v is thousandths ("0.123"). */
 static void buf_num(struct buf *b, uint64_t v, int milli)
@@ -185,12 +194,11 @@ static int conn_open(struct conn *c)
 	if (fd < 0)
 		return -1;
 	int one = 1;
-	struct timeval tv = {.tv_sec = g.timeout_s};
+	struct timeval tv = { .tv_sec = g.timeout_s };
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_port = htons((uint16_t)g.port)};
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g.port) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* never anything else */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		close(fd);
@@ -282,9 +290,8 @@ static int read_response(struct conn *c, struct resp *r, int *must_close)
 		if ((e = conn_line(c, pos)) < 0)
 			return -1;
 		const char *l = c->in + pos;
-		if ((size_t)e - pos < 12 || strncmp(l, "HTTP/1.", 7) != 0 ||
-		    l[9] < '1' || l[9] > '5' || l[10] < '0' || l[10] > '9' ||
-		    l[11] < '0' || l[11] > '9')
+		if ((size_t)e - pos < 12 || strncmp(l, "HTTP/1.", 7) != 0 || l[9] < '1' ||
+		    l[9] > '5' || l[10] < '0' || l[10] > '9' || l[11] < '0' || l[11] > '9')
 			return -1;
 		r->status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
 		*must_close = l[7] == '0';
@@ -350,8 +357,7 @@ static int read_response(struct conn *c, struct resp *r, int *must_close)
 
 /* One request/response; retried once on a fresh connection when a reused
  * keep-alive connection turns out closed before any answer byte. */
-static int exchange(struct conn *c, const struct buf *head,
-                    const struct buf *body, struct resp *r)
+static int exchange(struct conn *c, const struct buf *head, const struct buf *body, struct resp *r)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (c->fd < 0 && conn_open(c) < 0)
@@ -411,12 +417,13 @@ static int64_t build_request(struct worker *w, int64_t j)
 	}
 	if (g.mode == M_DEVICES) {
 		buf_fmt(&w->body,
-		        "{\"serial\":\"dev%05lld\",\"name\":\"dev%05lld\",\"region\":"
-		        "\"Region %lld\",\"timezone\":\"UTC\",\"reading_type\":\"interval\"}",
-		        (long long)j, (long long)j, (long long)(j % 10));
-		buf_fmt(&w->head, "POST /api/v1/devices HTTP/1.1\r\nHost: %s\r\n"
-		        "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
-		        g.target, w->body.len, g.auth);
+			"{\"serial\":\"dev%05lld\",\"name\":\"dev%05lld\",\"region\":"
+			"\"Region %lld\",\"timezone\":\"UTC\",\"reading_type\":\"interval\"}",
+			(long long)j, (long long)j, (long long)(j % 10));
+		buf_fmt(&w->head,
+			"POST /api/v1/devices HTTP/1.1\r\nHost: %s\r\n"
+			"Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
+			g.target, w->body.len, g.auth);
 		return 1;
 	}
 	int64_t first = j * g.batch, n = g.readings - first;
@@ -446,12 +453,12 @@ static int64_t build_request(struct worker *w, int64_t j)
 		buf_add(&w->body, "]", 1);
 	if (g.fmt == F_LP)
 		buf_fmt(&w->head, "POST /write?precision=s%s%s HTTP/1.1\r\n", g.db ? "&db=" : "",
-		        g.db ? g.db : "");
+			g.db ? g.db : "");
 	else
 		buf_str(&w->head, "POST /api/v1/measurements HTTP/1.1\r\n");
-	buf_fmt(&w->head, "Host: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
-	        g.target, g.fmt == F_LP ? "text/plain; charset=utf-8" : "application/json",
-	        w->body.len, g.auth);
+	buf_fmt(&w->head, "Host: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", g.target,
+		g.fmt == F_LP ? "text/plain; charset=utf-8" : "application/json", w->body.len,
+		g.auth);
 	return n;
 }
 
@@ -462,10 +469,12 @@ static void note_error(int status, const struct buf *body)
 		g_err_status = status;
 		size_t n = 0;
 		for (size_t i = 0; body && i < body->len && n + 1 < sizeof g_err_body; i++)
-			g_err_body[n++] = (body->p[i] == '\n' || body->p[i] == '\r') ? ' ' : body->p[i];
+			g_err_body[n++] =
+			    (body->p[i] == '\n' || body->p[i] == '\r') ? ' ' : body->p[i];
 		g_err_body[n] = '\0';
 		if (!body)
-			snprintf(g_err_body, sizeof g_err_body, "(connection failed, closed or timed out)");
+			snprintf(g_err_body, sizeof g_err_body,
+				 "(connection failed, closed or timed out)");
 	}
 	pthread_mutex_unlock(&g_err_lock);
 }
@@ -521,12 +530,13 @@ static void load_queries(void)
 			die("%s: path must start with '/': %s", g.paths_file, line);
 		for (ssize_t i = 0; i < n; i++)
 			if ((unsigned char)line[i] <= ' ' || line[i] == 0x7f)
-				die("%s: space or control character in path: %s", g.paths_file, line);
+				die("%s: space or control character in path: %s", g.paths_file,
+				    line);
 		g_queries = lg_realloc(g_queries, (g_nqueries + 1) * sizeof *g_queries);
 		struct buf *q = &g_queries[g_nqueries++];
-		*q = (struct buf){0};
-		buf_fmt(q, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n%s\r\n", line,
-		        g.target, g.auth);
+		*q = (struct buf){ 0 };
+		buf_fmt(q, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n%s\r\n", line, g.target,
+			g.auth);
 	}
 	free(line);
 	fclose(f);
@@ -555,24 +565,36 @@ _Noreturn static void usage(void)
 	      "  ingest:  [--format lp|json] [--db NAME] [--batch B] [--devices D]\n"
 	      "           [--readings R | --steps S] [--start EPOCH_S]\n"
 	      "  devices: [--devices D]\n"
-	      "  query:   --paths FILE [--count N]\n", stderr);
+	      "  query:   --paths FILE [--count N]\n",
+	      stderr);
 	exit(2);
 }
 
 static void parse_args(int argc, char **argv)
 {
-	static const char *modes[] = {"ingest", "devices", "query"};
+	static const char *modes[] = { "ingest", "devices", "query" };
 	const char *host = "127.0.0.1", *fmt = "lp";
 	int64_t steps = -1;
-	struct { const char *opt; int64_t *dst, min, max; } nums[] = {
-		{"--port", &g.port, 1, 65535}, {"--conns", &g.conns, 1, 256},
-		{"--batch", &g.batch, 1, 1000000}, {"--devices", &g.devices, 1, 1000000},
-		{"--readings", &g.readings, 1, INT64_MAX / 1000}, {"--steps", &steps, 1, 10000000},
-		{"--start", &g.start, 946684800 /* 2000-01-01 */, 4102444800 /* 2100 */},
-		{"--count", &g.count, 1, 100000000}, {"--time-limit", &g.time_limit, 1, 86400},
-		{"--timeout", &g.timeout_s, 1, 3600}};
-	struct { const char *opt, **dst; } strs[] = {{"--host", &host}, {"--format", &fmt},
-		{"--db", &g.db}, {"--token", &g.token}, {"--paths", &g.paths_file}};
+	struct {
+		const char *opt;
+		int64_t *dst, min, max;
+	} nums[] = { { "--port", &g.port, 1, 65535 },
+		     { "--conns", &g.conns, 1, 256 },
+		     { "--batch", &g.batch, 1, 1000000 },
+		     { "--devices", &g.devices, 1, 1000000 },
+		     { "--readings", &g.readings, 1, INT64_MAX / 1000 },
+		     { "--steps", &steps, 1, 10000000 },
+		     { "--start", &g.start, 946684800 /* 2000-01-01 */, 4102444800 /* 2100 */ },
+		     { "--count", &g.count, 1, 100000000 },
+		     { "--time-limit", &g.time_limit, 1, 86400 },
+		     { "--timeout", &g.timeout_s, 1, 3600 } };
+	struct {
+		const char *opt, **dst;
+	} strs[] = { { "--host", &host },
+		     { "--format", &fmt },
+		     { "--db", &g.db },
+		     { "--token", &g.token },
+		     { "--paths", &g.paths_file } };
 	if (argc < 2)
 		usage();
 	for (g.mode = M_INGEST; g.mode <= M_QUERY && strcmp(argv[1], modes[g.mode]); g.mode++)
@@ -642,12 +664,14 @@ static void setup(void)
 	} else {
 		int64_t last = g.start + (g.readings - 1) / g.devices * 600;
 		if (last > (int64_t)time(NULL) + 86400)
-			fprintf(stderr, "loadgen: warning: last timestamp %lld is more than a "
-			        "day in the future\n", (long long)last);
+			fprintf(stderr,
+				"loadgen: warning: last timestamp %lld is more than a "
+				"day in the future\n",
+				(long long)last);
 		g_lp_dev = lg_realloc(NULL, (size_t)g.devices * sizeof *g_lp_dev);
 		g_json_dev = lg_realloc(NULL, (size_t)g.devices * sizeof *g_json_dev);
 		for (long d = 0; d < g.devices; d++) {
-			struct buf a = {0}, b = {0};
+			struct buf a = { 0 }, b = { 0 };
 			buf_fmt(&a, "energy,device=dev%05ld,region=Region\\ %ld kwh=", d, d % 10);
 			buf_fmt(&b, ",\"device_id\":\"dev%05ld\",\"measurement_value\":", d);
 			g_lp_dev[d] = a.p;
@@ -692,8 +716,11 @@ int main(int argc, char **argv)
 	qsort(lat, nlat, sizeof *lat, cmp_double);
 
 	long ok = 0, errors = 0;
-	printf("mode=%s\nconns=%lld\n", g.mode == M_INGEST ? "ingest" :
-	       g.mode == M_DEVICES ? "devices" : "query", (long long)g.conns);
+	printf("mode=%s\nconns=%lld\n",
+	       g.mode == M_INGEST    ? "ingest"
+	       : g.mode == M_DEVICES ? "devices"
+				     : "query",
+	       (long long)g.conns);
 	if (g.mode == M_INGEST)
 		printf("format=%s\nbatch=%lld\ndevices=%lld\nreadings=%lld\nstart=%lld\n",
 		       g.fmt == F_LP ? "lp" : "json", (long long)g.batch, (long long)g.devices,

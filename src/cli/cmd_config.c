@@ -15,7 +15,8 @@ int cmd_config(int argc, char **argv)
 	char err[CONFIG_ERR_MAX];
 
 	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: kilowatt config check FILE\n       kilowatt config dump [--config FILE]\n");
+		printf("usage: kilowatt config check FILE\n       kilowatt config dump [--config "
+		       "FILE]\n");
 		return 0;
 	}
 	if (argc == 3 && strcmp(argv[1], "check") == 0) {
@@ -40,6 +41,7 @@ int cmd_config(int argc, char **argv)
 		return 0;
 	}
 usage:
-	fprintf(stderr, "usage: kilowatt config check FILE\n       kilowatt config dump [--config FILE]\n");
+	fprintf(stderr,
+		"usage: kilowatt config check FILE\n       kilowatt config dump [--config FILE]\n");
 	return 2;
 }

@@ -26,7 +26,7 @@
 #include "store/store.h"
 #include "core/banned.h"
 
-#define DRAIN_MS 10000
+#define DRAIN_MS     10000
 #define HARD_STOP_MS 30000
 
 struct daemon {
@@ -141,7 +141,8 @@ static int parse_flags(int argc, char **argv, struct daemon *d, const char **lis
 			*data = optarg;
 			break;
 		case 'h':
-			printf("usage: kilowatt serve [--config FILE] [--listen HOST:PORT] [--data DIR]\n");
+			printf("usage: kilowatt serve [--config FILE] [--listen HOST:PORT] [--data "
+			       "DIR]\n");
 			return 0;
 		default:
 			return 2;

@@ -180,9 +180,10 @@ int cmd_token(int argc, char **argv)
 	char err[CONFIG_ERR_MAX];
 	int c, rc;
 	static const char usage[] =
-		"usage: kilowatt token create --name NAME --scope admin|ingest|device:ID [--data DIR] [--config FILE]\n"
-		"       kilowatt token list [--data DIR] [--config FILE]\n"
-		"       kilowatt token revoke --id ID [--data DIR] [--config FILE]\n";
+	    "usage: kilowatt token create --name NAME --scope admin|ingest|device:ID [--data DIR] "
+	    "[--config FILE]\n"
+	    "       kilowatt token list [--data DIR] [--config FILE]\n"
+	    "       kilowatt token revoke --id ID [--data DIR] [--config FILE]\n";
 
 	if (argc < 2 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
 		fputs(usage, argc < 2 ? stderr : stdout);

@@ -18,7 +18,10 @@ struct kwbuf {
 	size_t limit; /* maximum len; 0 = unlimited (for our own output only) */
 };
 
-#define KWBUF_INIT(lim) { NULL, 0, 0, (lim) }
+#define KWBUF_INIT(lim)           \
+	{                         \
+		NULL, 0, 0, (lim) \
+	}
 
 /* Returns 0, or KW_ETOOBIG (buffer unchanged) when the limit would be passed. */
 int kwbuf_add(struct kwbuf *b, const void *p, size_t n);

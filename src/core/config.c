@@ -45,8 +45,7 @@ static int parse_bool(const char *v, bool *out)
 
 /* Parses an integer with an optional unit suffix from units[] (each a
  * letter and its multiplier); the empty suffix multiplies by 1. */
-static int parse_scaled(const char *v, const char *letters, const int64_t *mult,
-			int64_t *out)
+static int parse_scaled(const char *v, const char *letters, const int64_t *mult, int64_t *out)
 {
 	char *end;
 	long long n;
@@ -68,8 +67,7 @@ static int parse_scaled(const char *v, const char *letters, const int64_t *mult,
 	return 0;
 }
 
-static int parse_value(const struct config_row *r, const char *v, void *dst,
-		       char *why, size_t n)
+static int parse_value(const struct config_row *r, const char *v, void *dst, char *why, size_t n)
 {
 	static const int64_t size_mult[] = { 1024, 1024, 1 << 20, 1 << 30 };
 	static const int64_t dur_mult[] = { 1, 60, 3600, 86400 };
@@ -111,9 +109,10 @@ static int parse_value(const struct config_row *r, const char *v, void *dst,
 	*(int64_t *)dst = num;
 	return 0;
 bad_number:
-	snprintf(why, n, r->type == CFG_SIZE	   ? "expected a size such as 512k or 16M"
-			 : r->type == CFG_DURATION ? "expected a duration such as 30s, 5m, 1h or 1d"
-						   : "expected a whole number");
+	snprintf(why, n,
+		 r->type == CFG_SIZE	   ? "expected a size such as 512k or 16M"
+		 : r->type == CFG_DURATION ? "expected a duration such as 30s, 5m, 1h or 1d"
+					   : "expected a whole number");
 	return -1;
 }
 
@@ -126,20 +125,19 @@ static const struct config_row *find_row(const char *section, const char *key)
 	return NULL;
 }
 
-int config_set(struct config *cfg, const char *section, const char *key,
-	       const char *value, const char *origin, char err[CONFIG_ERR_MAX])
+int config_set(struct config *cfg, const char *section, const char *key, const char *value,
+	       const char *origin, char err[CONFIG_ERR_MAX])
 {
 	const struct config_row *r = find_row(section, key);
 	char why[160];
 
 	if (!r) {
-		snprintf(err, CONFIG_ERR_MAX, "%s: unknown key '%s' in [%s]", origin, key,
-			 section);
+		snprintf(err, CONFIG_ERR_MAX, "%s: unknown key '%s' in [%s]", origin, key, section);
 		return KW_ECONFIG;
 	}
 	if (parse_value(r, value, field(cfg, r), why, sizeof(why)) != 0) {
-		snprintf(err, CONFIG_ERR_MAX, "%s: bad value '%.64s' for %s.%s: %s", origin,
-			 value, section, key, why);
+		snprintf(err, CONFIG_ERR_MAX, "%s: bad value '%.64s' for %s.%s: %s", origin, value,
+			 section, key, why);
 		return KW_ECONFIG;
 	}
 	return 0;
@@ -187,8 +185,7 @@ static char *read_line(char *str, int num, void *stream)
 	return r;
 }
 
-static int on_setting(void *user, const char *section, const char *key,
-		       const char *value)
+static int on_setting(void *user, const char *section, const char *key, const char *value)
 {
 	struct ini_ctx *c = user;
 	char origin[300];
@@ -210,8 +207,7 @@ int config_load_file(struct config *cfg, const char *path, char err[CONFIG_ERR_M
 	int rc;
 
 	if (!f) {
-		snprintf(err, CONFIG_ERR_MAX, "cannot open config '%s': %s", path,
-			 strerror(errno));
+		snprintf(err, CONFIG_ERR_MAX, "cannot open config '%s': %s", path, strerror(errno));
 		return -errno;
 	}
 	c.file = f;

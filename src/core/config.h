@@ -21,25 +21,25 @@
 
 struct config {
 	/* [http] */
-	char *http_listen;                 /* "HOST:PORT" */
-	int64_t http_max_header_bytes;     /* bytes, per request */
-	int64_t http_max_body_bytes;       /* bytes, per request */
-	int64_t http_max_connections;      /* concurrent connections */
-	int64_t http_per_ip_connections;   /* concurrent connections per address */
-	int64_t http_idle_timeout_s;       /* seconds without traffic */
-	int64_t http_request_timeout_s;    /* seconds to receive a whole request */
+	char *http_listen;		 /* "HOST:PORT" */
+	int64_t http_max_header_bytes;	 /* bytes, per request */
+	int64_t http_max_body_bytes;	 /* bytes, per request */
+	int64_t http_max_connections;	 /* concurrent connections */
+	int64_t http_per_ip_connections; /* concurrent connections per address */
+	int64_t http_idle_timeout_s;	 /* seconds without traffic */
+	int64_t http_request_timeout_s;	 /* seconds to receive a whole request */
 	/* [storage] */
-	char *storage_data_dir;            /* directory of the database */
-	int64_t storage_cache_mib;         /* SQLite page cache, MiB per connection */
-	int64_t storage_queue_max_rows;    /* writer queue bound; over it: 503 */
-	int64_t storage_readers;           /* reader threads */
+	char *storage_data_dir;		/* directory of the database */
+	int64_t storage_cache_mib;	/* SQLite page cache, MiB per connection */
+	int64_t storage_queue_max_rows; /* writer queue bound; over it: 503 */
+	int64_t storage_readers;	/* reader threads */
 	/* [ingest] */
 	bool ingest_auto_create_devices;
-	int64_t ingest_max_future_s;       /* seconds a timestamp may lie ahead */
+	int64_t ingest_max_future_s; /* seconds a timestamp may lie ahead */
 	/* [devices] */
-	char *devices_default_timezone;    /* IANA name */
+	char *devices_default_timezone; /* IANA name */
 	/* [log] */
-	char *log_level;                   /* debug|info|warn|error */
+	char *log_level; /* debug|info|warn|error */
 };
 
 #define CONFIG_ERR_MAX 512
@@ -63,8 +63,8 @@ int config_load_env(struct config *cfg, char err[CONFIG_ERR_MAX]);
  * error message ("--listen", "KILOWATT_HTTP_LISTEN", "file.ini:3").
  * Returns 0 or KW_ECONFIG.
  */
-int config_set(struct config *cfg, const char *section, const char *key,
-	       const char *value, const char *origin, char err[CONFIG_ERR_MAX]);
+int config_set(struct config *cfg, const char *section, const char *key, const char *value,
+	       const char *origin, char err[CONFIG_ERR_MAX]);
 
 /* Writes every setting as an INI file with its current value, default and help. */
 void config_dump(const struct config *cfg, FILE *out);

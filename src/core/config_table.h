@@ -20,11 +20,11 @@ struct config_row {
 	const char *section;
 	const char *key;
 	enum config_type type;
-	size_t offset;      /* of the field in struct config */
-	const char *def;    /* default, as text */
-	int64_t min, max;   /* for numeric types */
+	size_t offset;	  /* of the field in struct config */
+	const char *def;  /* default, as text */
+	int64_t min, max; /* for numeric types */
 	int (*check)(const char *value, char *why, size_t whylen); /* extra validation, or NULL */
-	int reloadable;     /* SIGHUP may change it */
+	int reloadable;						   /* SIGHUP may change it */
 	const char *help;
 };
 

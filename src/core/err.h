@@ -9,16 +9,16 @@
 #ifndef KW_CORE_ERR_H
 #define KW_CORE_ERR_H
 
-#define KW_ERR_MAP(X)                                              \
-	X(KW_EPARSE, -1001, "malformed input")                     \
-	X(KW_EINVAL, -1002, "invalid value")                       \
-	X(KW_ENOTFOUND, -1003, "not found")                        \
-	X(KW_EEXIST, -1004, "already exists")                      \
-	X(KW_ETOOBIG, -1005, "too large")                          \
-	X(KW_EDB, -1006, "database error")                         \
-	X(KW_ESHUTDOWN, -1007, "shutting down")                    \
-	X(KW_EDENIED, -1008, "permission denied")                  \
-	X(KW_EUNSUPPORTED, -1009, "unsupported")                   \
+#define KW_ERR_MAP(X)                             \
+	X(KW_EPARSE, -1001, "malformed input")    \
+	X(KW_EINVAL, -1002, "invalid value")      \
+	X(KW_ENOTFOUND, -1003, "not found")       \
+	X(KW_EEXIST, -1004, "already exists")     \
+	X(KW_ETOOBIG, -1005, "too large")         \
+	X(KW_EDB, -1006, "database error")        \
+	X(KW_ESHUTDOWN, -1007, "shutting down")   \
+	X(KW_EDENIED, -1008, "permission denied") \
+	X(KW_EUNSUPPORTED, -1009, "unsupported")  \
 	X(KW_ECONFIG, -1010, "bad configuration")
 
 enum kw_err {

@@ -28,7 +28,10 @@ struct hmap {
 	size_t dirty; /* live + deleted */
 };
 
-#define HMAP_INIT { NULL, 0, 0, 0 }
+#define HMAP_INIT             \
+	{                     \
+		NULL, 0, 0, 0 \
+	}
 
 void hmap_release(struct hmap *m);
 void hmap_clear(struct hmap *m);

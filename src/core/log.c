@@ -66,8 +66,7 @@ static size_t put_quoted(char *b, size_t n, size_t at, const char *msg)
 	return at;
 }
 
-void log_write(enum log_level level, const char *module, const char *extra,
-	       const char *fmt, ...)
+void log_write(enum log_level level, const char *module, const char *extra, const char *fmt, ...)
 {
 	char line[2048], msg[1024];
 	struct timespec ts;
@@ -85,9 +84,8 @@ void log_write(enum log_level level, const char *module, const char *extra,
 	gmtime_r(&ts.tv_sec, &tm);
 	at = (size_t)snprintf(line, sizeof(line),
 			      "time=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s module=%s msg=",
-			      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			      tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-			      level_names[level], module);
+			      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			      tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], module);
 	at = put_quoted(line, sizeof(line) - 2, at, msg);
 	if (extra && *extra)
 		at += (size_t)snprintf(line + at, sizeof(line) - 2 - at, " %s", extra);

@@ -22,12 +22,12 @@ int log_level_parse(const char *s, enum log_level *out);
  * Writes one line.  msg is quoted as needed; extra is appended verbatim and
  * must already be logfmt ("key=value key2=\"v 2\""), or NULL.
  */
-void log_write(enum log_level level, const char *module, const char *extra,
-	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void log_write(enum log_level level, const char *module, const char *extra, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #define log_debug(mod, ...) log_write(LOG_DEBUG, mod, NULL, __VA_ARGS__)
-#define log_info(mod, ...) log_write(LOG_INFO, mod, NULL, __VA_ARGS__)
-#define log_warn(mod, ...) log_write(LOG_WARN, mod, NULL, __VA_ARGS__)
+#define log_info(mod, ...)  log_write(LOG_INFO, mod, NULL, __VA_ARGS__)
+#define log_warn(mod, ...)  log_write(LOG_WARN, mod, NULL, __VA_ARGS__)
 #define log_error(mod, ...) log_write(LOG_ERROR, mod, NULL, __VA_ARGS__)
 
 #endif

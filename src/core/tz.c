@@ -59,14 +59,14 @@
 #include "core/xmalloc.h"
 #include "core/banned.h"
 
-#define MS_PER_S INT64_C(1000)
-#define MS_PER_MIN INT64_C(60000)
-#define MS_PER_HOUR INT64_C(3600000)
-#define MS_PER_DAY INT64_C(86400000)
+#define MS_PER_S      INT64_C(1000)
+#define MS_PER_MIN    INT64_C(60000)
+#define MS_PER_HOUR   INT64_C(3600000)
+#define MS_PER_DAY    INT64_C(86400000)
 #define MAX_OFFSET_MS (26 * MS_PER_HOUR)
-#define T_LIMIT_MS (INT64_C(1) << 53)
-#define YEAR_LIMIT (1 << 20)
-#define TZ_NAME_MAX 128 /* bytes; the longest IANA name is 32 */
+#define T_LIMIT_MS    (INT64_C(1) << 53)
+#define YEAR_LIMIT    (1 << 20)
+#define TZ_NAME_MAX   128 /* bytes; the longest IANA name is 32 */
 
 /*
  * GLib finds an interval by scanning its list from the start (hundreds of
@@ -77,7 +77,7 @@
  * outside that span they ask GLib as before.
  */
 #define TABLE_LO_S INT64_C(-2208988800) /* 1900-01-01T00:00:00Z */
-#define TABLE_HI_S INT64_C(4102444800)  /* 2100-01-01T00:00:00Z */
+#define TABLE_HI_S INT64_C(4102444800)	/* 2100-01-01T00:00:00Z */
 
 struct tz {
 	char *name;	  /* identifier as looked up, owned */
@@ -127,8 +127,7 @@ static bool is_leap(int64_t y)
 
 static int days_in_month(int y, int m)
 {
-	static const int len[12] = { 31, 28, 31, 30, 31, 30,
-				     31, 31, 30, 31, 30, 31 };
+	static const int len[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
 	return m == 2 && is_leap(y) ? 29 : len[m - 1];
 }
@@ -192,8 +191,7 @@ static int64_t interval_off_ms(const struct tz *tz, gint i)
  * Requires interval_at(after) < i <= interval_at(until).  Bisects on whole
  * seconds, where GLib's transitions lie.
  */
-static int64_t interval_start(const struct tz *tz, gint i, int64_t after,
-			      int64_t until)
+static int64_t interval_start(const struct tz *tz, gint i, int64_t after, int64_t until)
 {
 	int64_t lo = floor_div(after, MS_PER_S); /* interval < i */
 	int64_t hi = floor_div(until, MS_PER_S); /* interval >= i */
@@ -204,8 +202,7 @@ static int64_t interval_start(const struct tz *tz, gint i, int64_t after,
 	while (hi - lo > 1) {
 		int64_t mid = lo + (hi - lo) / 2;
 
-		if (g_time_zone_find_interval(tz->gtz, G_TIME_TYPE_UNIVERSAL,
-					      mid) >= i)
+		if (g_time_zone_find_interval(tz->gtz, G_TIME_TYPE_UNIVERSAL, mid) >= i)
 			hi = mid;
 		else
 			lo = mid;
@@ -293,10 +290,9 @@ static int64_t local_from_civil(const struct civil *c)
 		y = YEAR_LIMIT;
 	if (y < -YEAR_LIMIT)
 		y = -YEAR_LIMIT;
-	days = tz_days_from_civil((int)y, (int)floor_mod(m0, 12) + 1, 1) +
-	       c->day - 1;
-	return days * MS_PER_DAY + c->hour * MS_PER_HOUR + c->min * MS_PER_MIN +
-	       c->sec * MS_PER_S + c->msec;
+	days = tz_days_from_civil((int)y, (int)floor_mod(m0, 12) + 1, 1) + c->day - 1;
+	return days * MS_PER_DAY + c->hour * MS_PER_HOUR + c->min * MS_PER_MIN + c->sec * MS_PER_S +
+	       c->msec;
 }
 
 /*
@@ -305,8 +301,7 @@ static int64_t local_from_civil(const struct civil *c)
  * that could qualify; within a run local time is t + off, so the answer in
  * that run, if any, is max(run start, local - off).
  */
-static int64_t first_local_at_or_after(const struct tz *tz, int64_t local,
-				       int64_t after)
+static int64_t first_local_at_or_after(const struct tz *tz, int64_t local, int64_t after)
 {
 	int64_t t = clamp_t(local) - MAX_OFFSET_MS;
 	int64_t limit = clamp_t(local) + MAX_OFFSET_MS;
@@ -353,8 +348,7 @@ int64_t tz_hour_next(const struct tz *tz, int64_t hour_start)
 {
 	int64_t s = clamp_t(hour_start);
 	int64_t off = (int64_t)tz_offset_s(tz, s) * MS_PER_S;
-	int64_t whole =
-		(floor_div(s + off, MS_PER_HOUR) + 1) * MS_PER_HOUR - off;
+	int64_t whole = (floor_div(s + off, MS_PER_HOUR) + 1) * MS_PER_HOUR - off;
 	int64_t cut = next_change(tz, s, whole);
 
 	return cut < whole ? cut : whole;
@@ -471,9 +465,8 @@ static bool read_date(const char **p, int64_t *days)
 {
 	int y, m, d;
 
-	if (!read_digits(p, 4, &y) || !read_char(p, '-') ||
-	    !read_digits(p, 2, &m) || !read_char(p, '-') ||
-	    !read_digits(p, 2, &d))
+	if (!read_digits(p, 4, &y) || !read_char(p, '-') || !read_digits(p, 2, &m) ||
+	    !read_char(p, '-') || !read_digits(p, 2, &d))
 		return false;
 	if (m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
 		return false;
@@ -490,9 +483,8 @@ static bool read_time(const char **p, int64_t *ms)
 	int h, m, s, frac = 0, digit;
 	int n = 0;
 
-	if (!read_digits(p, 2, &h) || !read_char(p, ':') ||
-	    !read_digits(p, 2, &m) || !read_char(p, ':') ||
-	    !read_digits(p, 2, &s))
+	if (!read_digits(p, 2, &h) || !read_char(p, ':') || !read_digits(p, 2, &m) ||
+	    !read_char(p, ':') || !read_digits(p, 2, &s))
 		return false;
 	if (h > 23 || m > 59 || s > 59)
 		return false;
@@ -524,8 +516,8 @@ static bool read_offset(const char **p, int64_t *off_ms)
 		sign = -1; /* "-00:00" (offset unknown) still names UTC */
 	else
 		return false;
-	if (!read_digits(p, 2, &h) || !read_char(p, ':') ||
-	    !read_digits(p, 2, &m) || h > 23 || m > 59)
+	if (!read_digits(p, 2, &h) || !read_char(p, ':') || !read_digits(p, 2, &m) || h > 23 ||
+	    m > 59)
 		return false;
 	*off_ms = sign * (h * MS_PER_HOUR + m * MS_PER_MIN);
 	return true;
@@ -574,8 +566,8 @@ char *tz_format_rfc3339(const struct tz *tz, int64_t t, char *buf)
 	if (off)
 		snprintf(zone, sizeof(zone), "%c%02d:%02d", off < 0 ? '-' : '+',
 			 (int)(aoff / 3600 % 100), (int)(aoff / 60 % 60));
-	snprintf(buf, TZ_RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d%s%s",
-		 c.year, c.month, c.day, c.hour, c.min, c.sec, frac, zone);
+	snprintf(buf, TZ_RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d%s%s", c.year, c.month, c.day,
+		 c.hour, c.min, c.sec, frac, zone);
 	return buf;
 }
 
@@ -610,8 +602,8 @@ static bool valid_identifier(const char *name)
 			continue;
 		}
 		if (at_start ? !is_alpha(ch)
-			     : !(is_alpha(ch) || (ch >= '0' && ch <= '9') ||
-				 ch == '_' || ch == '-' || ch == '+'))
+			     : !(is_alpha(ch) || (ch >= '0' && ch <= '9') || ch == '_' ||
+				 ch == '-' || ch == '+'))
 			return false;
 		at_start = false;
 	}
@@ -656,7 +648,8 @@ static void build_table(struct tz *tz)
 	off[0] = interval_off_ms(tz, first);
 	for (size_t k = 1; k < n; k++) {
 		start[k] = interval_start(tz, first + (gint)k, start[k - 1] * MS_PER_S,
-					  (TABLE_HI_S - 1) * MS_PER_S) / MS_PER_S;
+					  (TABLE_HI_S - 1) * MS_PER_S) /
+			   MS_PER_S;
 		off[k] = interval_off_ms(tz, first + (gint)k);
 	}
 	tz->first = first;

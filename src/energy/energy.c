@@ -62,8 +62,8 @@ static double grain_of(double kwh)
 	return ldexp(1.0, e - 53);
 }
 
-void energy_spread(const struct tz *tz, int64_t t1, int64_t t2, double kwh,
-		   energy_emit_fn emit, void *ud)
+void energy_spread(const struct tz *tz, int64_t t1, int64_t t2, double kwh, energy_emit_fn emit,
+		   void *ud)
 {
 	double span = (double)(t2 - t1);
 	double grain = grain_of(kwh);

@@ -38,7 +38,7 @@ typedef void (*energy_emit_fn)(void *ud, int64_t hour_start, double kwh);
  * order.  Requires t1 < t2.  The shares add up to kwh (the last share takes
  * the rounding remainder).
  */
-void energy_spread(const struct tz *tz, int64_t t1, int64_t t2, double kwh,
-		   energy_emit_fn emit, void *ud);
+void energy_spread(const struct tz *tz, int64_t t1, int64_t t2, double kwh, energy_emit_fn emit,
+		   void *ud);
 
 #endif

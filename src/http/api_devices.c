@@ -101,8 +101,9 @@ static int apply_field(struct http_req *r, struct store_device *d, const char *k
 		if (set_text(r, v, key, &d->serial, true, 64))
 			return -1;
 		if (d->serial && (!*d->serial || store_uuid_shaped(d->serial))) {
-			http_reply_error(r, 400, "invalid_value", key, 0,
-					 "serial must be non-empty and not shaped like a device id");
+			http_reply_error(
+			    r, 400, "invalid_value", key, 0,
+			    "serial must be non-empty and not shaped like a device id");
 			return -1;
 		}
 		return 0;
@@ -178,7 +179,7 @@ static int apply_body(struct http_req *r, struct store_device *d, json_t *o, boo
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v) {
+	json_object_foreach (o, key, v) {
 		if (apply_field(r, d, key, v, creating))
 			return -1;
 	}

@@ -32,16 +32,18 @@ static void probe_done(void *ud, int rc)
 	if (rc == 0 && st.healthy)
 		http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 	else
-		http_reply_json(r, 503, json_pack("{s:s, s:s}", "status", "unhealthy", "reason",
-						  rc ? "database not readable" : "last commit failed"));
+		http_reply_json(r, 503,
+				json_pack("{s:s, s:s}", "status", "unhealthy", "reason",
+					  rc ? "database not readable" : "last commit failed"));
 }
 
 void api_healthz(struct http_req *r)
 {
 	int rc = store_submit_read(r->store, probe, probe_done, r);
 	if (rc) {
-		http_reply_json(r, 503, json_pack("{s:s, s:s}", "status", "unhealthy", "reason",
-						  kw_strerror(rc)));
+		http_reply_json(
+		    r, 503,
+		    json_pack("{s:s, s:s}", "status", "unhealthy", "reason", kw_strerror(rc)));
 		return;
 	}
 	http_suspend(r);
@@ -84,13 +86,16 @@ void api_metrics(struct http_req *r)
 		"Readings received again with a different value (first value kept).",
 		st.readings_conflict);
 	api_ingest_metrics(&b);
-	counter(&b, "kilowatt_store_commits_total", "counter", "Transactions committed.", st.commits);
+	counter(&b, "kilowatt_store_commits_total", "counter", "Transactions committed.",
+		st.commits);
 	counter(&b, "kilowatt_store_commit_failures_total", "counter", "Transactions that failed.",
 		st.commit_failures);
 	histogram(&b, "kilowatt_store_commit_rows", "Rows per committed transaction.",
-		  store_batch_rows_bounds, 7, st.batch_rows_le, (double)st.batch_rows_sum, st.commits);
+		  store_batch_rows_bounds, 7, st.batch_rows_le, (double)st.batch_rows_sum,
+		  st.commits);
 	histogram(&b, "kilowatt_store_commit_seconds", "Time to run and commit one transaction.",
-		  store_latency_s_bounds, 9, st.latency_us_le, (double)st.latency_us_sum / 1e6, st.commits);
+		  store_latency_s_bounds, 9, st.latency_us_le, (double)st.latency_us_sum / 1e6,
+		  st.commits);
 	counter(&b, "kilowatt_store_queue_rows", "gauge", "Readings waiting for the writer.",
 		st.queue_rows);
 	counter(&b, "kilowatt_store_database_bytes", "gauge",

@@ -21,10 +21,17 @@
 #include "core/banned.h"
 
 /* Rejected requests by error code, for /metrics. */
-static const char *const reject_codes[] = { "parse_error", "invalid_value", "invalid_timestamp",
-					    "unknown_device", "missing_field", "unknown_field",
-					    "missing_tag", "invalid_body", "forbidden",
-					    "unsupported_media_type", "other" };
+static const char *const reject_codes[] = { "parse_error",
+					    "invalid_value",
+					    "invalid_timestamp",
+					    "unknown_device",
+					    "missing_field",
+					    "unknown_field",
+					    "missing_tag",
+					    "invalid_body",
+					    "forbidden",
+					    "unsupported_media_type",
+					    "other" };
 #define NCODES (sizeof(reject_codes) / sizeof(reject_codes[0]))
 static _Atomic unsigned long long rejected[NCODES];
 
@@ -39,8 +46,9 @@ static void count_reject(const char *code)
 void api_ingest_metrics(struct kwbuf *b);
 void api_ingest_metrics(struct kwbuf *b)
 {
-	kwbuf_printf(b, "# HELP kilowatt_ingest_rejected_total Ingest requests rejected (nothing "
-			"of them stored), by reason.\n# TYPE kilowatt_ingest_rejected_total counter\n");
+	kwbuf_printf(
+	    b, "# HELP kilowatt_ingest_rejected_total Ingest requests rejected (nothing "
+	       "of them stored), by reason.\n# TYPE kilowatt_ingest_rejected_total counter\n");
 	for (size_t i = 0; i < NCODES; i++)
 		kwbuf_printf(b, "kilowatt_ingest_rejected_total{reason=\"%s\"} %llu\n",
 			     reject_codes[i], (unsigned long long)rejected[i]);
@@ -65,10 +73,10 @@ static void reply_counts(struct ingest_job *j)
 		http_reply_empty(j->r, 204); /* as InfluxDB answers */
 		return;
 	}
-	http_reply_json(j->r, 200, json_pack("{s:I, s:I, s:I}", "accepted",
-					     (json_int_t)j->batch.accepted, "duplicates",
-					     (json_int_t)j->batch.duplicates, "conflicts",
-					     (json_int_t)j->batch.conflicts));
+	http_reply_json(j->r, 200,
+			json_pack("{s:I, s:I, s:I}", "accepted", (json_int_t)j->batch.accepted,
+				  "duplicates", (json_int_t)j->batch.duplicates, "conflicts",
+				  (json_int_t)j->batch.conflicts));
 }
 
 static void committed(void *ud, int rc)
@@ -109,9 +117,10 @@ static void ingest(struct http_req *r, const struct ingest_ops *ops)
 
 	if (!ingest_content_type_ok(ops, http_header(r, "Content-Type"))) {
 		count_reject("unsupported_media_type");
-		http_reply_error(r, 415, "unsupported_media_type", "Content-Type", 0,
-				 "%s takes %s", r->path, ops->content_types[0][0] ?
-				 ops->content_types[0] : "line protocol (text/plain)");
+		http_reply_error(r, 415, "unsupported_media_type", "Content-Type", 0, "%s takes %s",
+				 r->path,
+				 ops->content_types[0][0] ? ops->content_types[0]
+							  : "line protocol (text/plain)");
 		return;
 	}
 	if (r->who.kind == PRINCIPAL_DEVICE)

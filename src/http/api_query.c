@@ -39,12 +39,12 @@ static const struct tz *query_tz(struct http_req *r, const struct tz *fallback)
 	if (!(tz = tz_get(name)))
 		http_reply_error(r, 400, "invalid_value", "tz", 0,
 				 "unknown time zone '%.64s' (use an IANA name such as "
-				 "Europe/Brussels)", name);
+				 "Europe/Brussels)",
+				 name);
 	return tz;
 }
 
-static int period_range(const char *p, const struct tz *tz, int64_t now, int64_t *from,
-			int64_t *to)
+static int period_range(const char *p, const struct tz *tz, int64_t now, int64_t *from, int64_t *to)
 {
 	if (strcmp(p, "prev-hour") == 0) {
 		*to = tz_hour_start(tz, now);
@@ -78,7 +78,8 @@ static int parse_end(struct http_req *r, const struct tz *tz, const char *key, b
 	if (!v) {
 		http_reply_error(r, 400, "missing_field", key, 0,
 				 "%s is required (a date such as 2025-02-08 or an RFC 3339 "
-				 "timestamp), or give period=", key);
+				 "timestamp), or give period=",
+				 key);
 		return -1;
 	}
 	if (is_date(v) ? tz_parse_date(tz, v, out) == 0 : tz_parse_rfc3339(v, out) == 0) {
@@ -171,17 +172,18 @@ static int cons_read(struct store_conn *c, void *ud)
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		total += b[i].kwh;
-		json_array_append_new(arr, json_pack("{s:s, s:o, s:b}", "start",
-						     tz_format_rfc3339(j->qtz, b[i].start, ts),
-						     "kwh", b[i].has ? json_real(b[i].kwh) : json_null(),
-						     "complete", b[i].end <= j->now));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:o, s:b}", "start",
+						tz_format_rfc3339(j->qtz, b[i].start, ts), "kwh",
+						b[i].has ? json_real(b[i].kwh) : json_null(),
+						"complete", b[i].end <= j->now));
 	}
-	j->result = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:f}", "device",
-			      api_device_json(j->d), "unit", "kWh", "step", step_name(j->step), "tz",
-			      tz_name(j->qtz), "from",
-			      tz_format_rfc3339(j->qtz, n ? b[0].start : j->from, ts), "to",
-			      tz_format_rfc3339(j->qtz, n ? b[n - 1].end : j->to, ts2), "buckets",
-			      arr, "total_kwh", total);
+	j->result =
+	    json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:f}", "device", api_device_json(j->d),
+		      "unit", "kWh", "step", step_name(j->step), "tz", tz_name(j->qtz), "from",
+		      tz_format_rfc3339(j->qtz, n ? b[0].start : j->from, ts), "to",
+		      tz_format_rfc3339(j->qtz, n ? b[n - 1].end : j->to, ts2), "buckets", arr,
+		      "total_kwh", total);
 	free(b);
 	return 0;
 }
@@ -192,7 +194,8 @@ static void cons_done(void *ud, int rc)
 	if (rc == KW_ETOOBIG)
 		http_reply_error(j->r, 400, "too_many_buckets", "step", 0,
 				 "the answer would have more than %d buckets: use a larger step or "
-				 "a shorter range", QUERY_MAX_BUCKETS);
+				 "a shorter range",
+				 QUERY_MAX_BUCKETS);
 	else if (rc)
 		http_reply_kwerr(j->r, rc);
 	else {
@@ -284,8 +287,9 @@ static void readings_done(void *ud, int rc)
 		snprintf(cursor, sizeof(cursor), "%" PRId64 ".%" PRId64, j->last_ts, j->last_ch);
 		next = json_string(cursor);
 	}
-	http_reply_json(j->r, 200, json_pack("{s:s, s:O, s:o}", "device", j->uuid,
-					     "readings", j->arr, "next_cursor", next));
+	http_reply_json(j->r, 200,
+			json_pack("{s:s, s:O, s:o}", "device", j->uuid, "readings", j->arr,
+				  "next_cursor", next));
 }
 
 static int parse_cursor(struct http_req *r, struct readings_job *j)
@@ -303,7 +307,8 @@ static int parse_cursor(struct http_req *r, struct readings_job *j)
 		j->after_ch = ch;
 		return 0;
 	}
-	http_reply_error(r, 400, "invalid_value", "cursor", 0, "cursor must be a next_cursor value");
+	http_reply_error(r, 400, "invalid_value", "cursor", 0,
+			 "cursor must be a next_cursor value");
 	return -1;
 }
 
@@ -357,8 +362,8 @@ struct region_job {
 	size_t nnames;
 	enum query_step step;
 	int64_t day_from, day_to; /* device-local dates, [from, to) */
-	int64_t nb;               /* buckets */
-	double *kwh;              /* nnames x nb */
+	int64_t nb;		  /* buckets */
+	double *kwh;		  /* nnames x nb */
 	json_t *result;
 };
 
@@ -383,7 +388,8 @@ static int64_t month_of_day(int64_t day)
 
 static int64_t bucket_of(const struct region_job *j, int64_t day)
 {
-	return j->step == STEP_DAY ? day - j->day_from : month_of_day(day) - month_of_day(j->day_from);
+	return j->step == STEP_DAY ? day - j->day_from
+				   : month_of_day(day) - month_of_day(j->day_from);
 }
 
 static void region_day(void *ud, int64_t device, int64_t day, double kwh)
@@ -425,9 +431,9 @@ static int region_read(struct store_conn *c, void *ud)
 		for (int64_t b = 0; b < j->nb; b++) {
 			double v = j->kwh[i * (size_t)j->nb + (size_t)b];
 			total += v;
-			json_array_append_new(buckets, json_pack("{s:o, s:f}", j->step == STEP_DAY ?
-								 "date" : "month",
-								 bucket_label(j, b), "kwh", v));
+			json_array_append_new(
+			    buckets, json_pack("{s:o, s:f}", j->step == STEP_DAY ? "date" : "month",
+					       bucket_label(j, b), "kwh", v));
 		}
 		json_array_append_new(regions, json_pack("{s:s, s:f, s:o}", "region", j->names[i],
 							 "total_kwh", total, "buckets", buckets));

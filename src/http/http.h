@@ -39,10 +39,10 @@ struct http_req {
 	const char *method;
 	const char *path;
 	const char *params[HTTP_MAX_PARAMS]; /* {captures} of the route, in order */
-	char *body;          /* NUL-terminated for convenience; body_len excludes it */
+	char *body; /* NUL-terminated for convenience; body_len excludes it */
 	size_t body_len;
 	struct principal who;
-	void *ctx;           /* the handler's, freed with ctx_free after the answer */
+	void *ctx; /* the handler's, freed with ctx_free after the answer */
 	void (*ctx_free)(void *ctx);
 	/* Server-private from here. */
 	struct http_conn_state *priv;
@@ -64,8 +64,8 @@ void http_reply_bytes(struct http_req *r, int status, const char *content_type, 
  * Answers an error as {"error": {"code", "message", "field"?, "line"?}}.
  * field may be NULL, line 0 when not applicable.
  */
-void http_reply_error(struct http_req *r, int status, const char *code, const char *field,
-		      int line, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void http_reply_error(struct http_req *r, int status, const char *code, const char *field, int line,
+		      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Maps a store/kw error code to an error answer. */
 void http_reply_kwerr(struct http_req *r, int err);

@@ -9,13 +9,13 @@
 #include "http/http.h"
 
 /* Who may call a route (a bit set of principal kinds). */
-#define ACCESS_PUBLIC 0u                 /* anyone, no token needed */
-#define ACCESS_ADMIN (1u << PRINCIPAL_ADMIN)
-#define ACCESS_WRITE ((1u << PRINCIPAL_ADMIN) | (1u << PRINCIPAL_INGEST) | (1u << PRINCIPAL_DEVICE))
+#define ACCESS_PUBLIC 0u /* anyone, no token needed */
+#define ACCESS_ADMIN  (1u << PRINCIPAL_ADMIN)
+#define ACCESS_WRITE  ((1u << PRINCIPAL_ADMIN) | (1u << PRINCIPAL_INGEST) | (1u << PRINCIPAL_DEVICE))
 
 /* Body handling of a route. */
-#define BODY_NONE 0   /* a body is refused with 413 */
-#define BODY_ANY 1
+#define BODY_NONE 0 /* a body is refused with 413 */
+#define BODY_ANY  1
 
 struct route {
 	const char *method;
@@ -23,7 +23,7 @@ struct route {
 	void (*handler)(struct http_req *r);
 	unsigned access;
 	int body;
-	const char *name;    /* label for /metrics */
+	const char *name; /* label for /metrics */
 };
 
 extern const struct route routes[];

@@ -54,7 +54,7 @@
 #include "core/banned.h"
 
 #define TOKEN_TTL_MS 5000 /* a revoked token keeps working at most this long */
-#define MAX_STATUS 600
+#define MAX_STATUS   600
 
 struct token_entry {
 	unsigned char hash[32];
@@ -171,7 +171,7 @@ void http_reply_bytes(struct http_req *r, int status, const char *content_type, 
 		      size_t len)
 {
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	finish(r->priv, (unsigned)status, resp);
@@ -187,12 +187,12 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
 void http_reply_empty(struct http_req *r, int status)
 {
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	    MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	finish(r->priv, (unsigned)status, resp);
 }
 
-void http_reply_error(struct http_req *r, int status, const char *code, const char *field,
-		      int line, const char *fmt, ...)
+void http_reply_error(struct http_req *r, int status, const char *code, const char *field, int line,
+		      const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -358,8 +358,9 @@ static void run_handler(struct http_conn_state *st)
 
 	if (need != ACCESS_PUBLIC) {
 		if (r->who.kind == PRINCIPAL_NONE) {
-			http_reply_error(r, 401, "unauthorized", NULL, 0,
-					 "a valid 'Authorization: Bearer <token>' header is required");
+			http_reply_error(
+			    r, 401, "unauthorized", NULL, 0,
+			    "a valid 'Authorization: Bearer <token>' header is required");
 			return;
 		}
 		if (!(need & (1u << r->who.kind))) {
@@ -439,12 +440,13 @@ static struct http_conn_state *new_state(struct http_server *s, struct MHD_Conne
 	st->req.priv = st;
 	st->body.limit = (size_t)s->cfg->http_max_body_bytes;
 	st->start_ms = mono_ms();
-	st->route = router_match(method, url, st->req.params, st->params, sizeof(st->params),
-				 &status);
+	st->route =
+	    router_match(method, url, st->req.params, st->params, sizeof(st->params), &status);
 	st->route_idx = st->route ? (size_t)(st->route - routes) : nroutes;
 	if (!st->route)
-		http_reply_error(&st->req, status, status == 404 ? "not_found" : "method_not_allowed",
-				 NULL, 0, "%s %s", status == 404 ? "no such endpoint:" : "method not allowed:", url);
+		http_reply_error(
+		    &st->req, status, status == 404 ? "not_found" : "method_not_allowed", NULL, 0,
+		    "%s %s", status == 404 ? "no such endpoint:" : "method not allowed:", url);
 	else if (content_length_too_big(st))
 		http_reply_error(&st->req, 413, "too_large", NULL, 0,
 				 "request body larger than http.max_body_bytes (%lld bytes)",
@@ -479,8 +481,8 @@ static bool take_body(struct http_conn_state *st, const char *data, size_t n)
 	if (st->route->body == BODY_NONE || kwbuf_add(&st->body, data, n) != 0) {
 		http_reply_error(&st->req, 413, "too_large", NULL, 0,
 				 st->route->body == BODY_NONE
-					 ? "this endpoint takes no request body"
-					 : "request body larger than http.max_body_bytes (%lld bytes)",
+				     ? "this endpoint takes no request body"
+				     : "request body larger than http.max_body_bytes (%lld bytes)",
 				 (long long)st->srv->cfg->http_max_body_bytes);
 		kwbuf_release(&st->body);
 	}
@@ -488,9 +490,8 @@ static bool take_body(struct http_conn_state *st, const char *data, size_t n)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct http_server *s = cls;
 	struct http_conn_state *st = *con_cls;
@@ -603,19 +604,18 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
 	s->store = store;
 	s->requests = xcalloc((nroutes + 1) * MAX_STATUS, sizeof(uint64_t));
 	s->d = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, s,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_per_ip_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_idle_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-		MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_per_ip_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_idle_timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+	    MHD_OPTION_END);
 	if (!s->d) {
-		snprintf(err, errlen, "cannot listen on '%s': address in use, not local, or not "
-			 "permitted", cfg->http_listen);
+		snprintf(err, errlen,
+			 "cannot listen on '%s': address in use, not local, or not "
+			 "permitted",
+			 cfg->http_listen);
 		free(s->requests);
 		free(s);
 		return KW_ECONFIG;
@@ -688,10 +688,10 @@ void http_server_close(struct http_server *s, uint64_t drain_ms, void (*cb)(void
 
 static void metrics_line(struct kwbuf *out, size_t r, unsigned status, uint64_t n)
 {
-	kwbuf_printf(out,
-		     "kilowatt_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n",
-		     r < nroutes ? routes[r].pattern : "unmatched", r < nroutes ? routes[r].method : "",
-		     status, (unsigned long long)n);
+	kwbuf_printf(
+	    out, "kilowatt_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n",
+	    r < nroutes ? routes[r].pattern : "unmatched", r < nroutes ? routes[r].method : "",
+	    status, (unsigned long long)n);
 }
 
 void http_server_metrics(const struct http_server *s, struct kwbuf *out)
@@ -702,7 +702,9 @@ void http_server_metrics(const struct http_server *s, struct kwbuf *out)
 		for (unsigned st = 100; st < MAX_STATUS; st++)
 			if (s->requests[r * MAX_STATUS + st])
 				metrics_line(out, r, st, s->requests[r * MAX_STATUS + st]);
-	kwbuf_printf(out, "# HELP kilowatt_http_requests_in_flight Requests being handled.\n"
-			  "# TYPE kilowatt_http_requests_in_flight gauge\n"
-			  "kilowatt_http_requests_in_flight %u\n", s->active);
+	kwbuf_printf(out,
+		     "# HELP kilowatt_http_requests_in_flight Requests being handled.\n"
+		     "# TYPE kilowatt_http_requests_in_flight gauge\n"
+		     "kilowatt_http_requests_in_flight %u\n",
+		     s->active);
 }

@@ -25,8 +25,7 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
  * Graceful stop: stops accepting, lets the requests in flight finish (at
  * most drain_ms), closes every connection and frees the server; then cb.
  */
-void http_server_close(struct http_server *s, uint64_t drain_ms, void (*cb)(void *ud),
-		       void *ud);
+void http_server_close(struct http_server *s, uint64_t drain_ms, void (*cb)(void *ud), void *ud);
 
 /* Requests being handled right now. */
 unsigned http_server_active(const struct http_server *s);

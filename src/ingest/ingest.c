@@ -36,8 +36,8 @@ bool ingest_content_type_ok(const struct ingest_ops *ops, const char *ct)
 		if (!ct)
 			if (n == 0)
 				return true;
-		if (ct && n && strncasecmp(ct, *t, n) == 0 && (ct[n] == '\0' || ct[n] == ';' ||
-							      ct[n] == ' '))
+		if (ct && n && strncasecmp(ct, *t, n) == 0 &&
+		    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
 			return true;
 	}
 	return false;
@@ -52,7 +52,8 @@ static int64_t resolve_device(struct ingest_ctx *ctx, struct store_batch *b, con
 	if (!ctx->auto_create || !*key || strlen(key) > 64) {
 		ingest_fail(err, 400, "unknown_device", "device_id",
 			    "unknown device '%.128s' (create it first, or set "
-			    "ingest.auto_create_devices=true)", key);
+			    "ingest.auto_create_devices=true)",
+			    key);
 		return 0;
 	}
 	return STORE_PENDING_ID(store_batch_new_serial(b, key));
@@ -74,7 +75,8 @@ int ingest_add(struct ingest_ctx *ctx, struct store_batch *b, const char *device
 	const char *vfield = energy ? "value" : channel;
 
 	if (!isfinite(value)) {
-		ingest_fail(err, 400, "invalid_value", vfield, "%s must be a finite number", vfield);
+		ingest_fail(err, 400, "invalid_value", vfield, "%s must be a finite number",
+			    vfield);
 		return KW_EINVAL;
 	}
 	if (energy && value < 0) {
@@ -83,8 +85,8 @@ int ingest_add(struct ingest_ctx *ctx, struct store_batch *b, const char *device
 		return KW_EINVAL;
 	}
 	if (ts < INGEST_MIN_TS || ts > ctx->now + ctx->max_future_ms) {
-		ingest_fail(err, 400, "invalid_timestamp", "timestamp",
-			    "timestamp %lld ms is %s", (long long)ts,
+		ingest_fail(err, 400, "invalid_timestamp", "timestamp", "timestamp %lld ms is %s",
+			    (long long)ts,
 			    ts < INGEST_MIN_TS ? "before the year 2000" : "too far in the future");
 		return KW_EINVAL;
 	}

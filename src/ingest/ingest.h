@@ -20,18 +20,18 @@
 #include "store/store.h"
 
 struct ingest_error {
-	int status;        /* HTTP status to answer: 400, 403 */
-	char code[32];     /* "invalid_value", "unknown_device", "parse_error", ... */
-	char field[64];    /* the field at fault, or "" */
-	int line;          /* 1-based line (line protocol, JSON syntax), or 0 */
-	int index;         /* 0-based position in a JSON array, or -1 */
+	int status;	/* HTTP status to answer: 400, 403 */
+	char code[32];	/* "invalid_value", "unknown_device", "parse_error", ... */
+	char field[64]; /* the field at fault, or "" */
+	int line;	/* 1-based line (line protocol, JSON syntax), or 0 */
+	int index;	/* 0-based position in a JSON array, or -1 */
 	char message[256];
 };
 
 struct ingest_ctx {
 	struct store *store;
 	bool auto_create;      /* ingest.auto_create_devices */
-	int64_t now;           /* epoch ms, taken once per request */
+	int64_t now;	       /* epoch ms, taken once per request */
 	int64_t max_future_ms; /* ingest.max_future */
 	int64_t only_device;   /* > 0: a device-scoped token may write only this id */
 	const char *precision; /* line protocol ?precision=, or NULL */
@@ -46,8 +46,8 @@ struct ingest_ops {
 };
 
 extern const struct ingest_ops ingest_measurements; /* seed 000 JSON */
-extern const struct ingest_ops ingest_meter;        /* seed 002 JSON */
-extern const struct ingest_ops ingest_influx;       /* InfluxDB line protocol */
+extern const struct ingest_ops ingest_meter;	    /* seed 002 JSON */
+extern const struct ingest_ops ingest_influx;	    /* InfluxDB line protocol */
 
 /* Whether a Content-Type header value (may be NULL) is one ops accepts. */
 bool ingest_content_type_ok(const struct ingest_ops *ops, const char *content_type);

@@ -16,16 +16,16 @@ json_t *ingest_json_load(const char *body, size_t len, struct ingest_error *err)
 	/* Duplicate keys are ambiguous ("which value counted?"): refuse them. */
 	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!doc) {
-		ingest_fail(err, 400, "parse_error", NULL, "malformed JSON at line %d, column %d: %s",
-			    je.line, je.column, je.text);
+		ingest_fail(err, 400, "parse_error", NULL,
+			    "malformed JSON at line %d, column %d: %s", je.line, je.column,
+			    je.text);
 		err->line = je.line;
 	}
 	return doc;
 }
 
-int ingest_json_each(json_t *doc, const char *list_key,
-		     int (*fn)(void *ud, json_t *obj, int index), void *ud,
-		     struct ingest_error *err)
+int ingest_json_each(json_t *doc, const char *list_key, int (*fn)(void *ud, json_t *obj, int index),
+		     void *ud, struct ingest_error *err)
 {
 	json_t *list = doc, *item;
 	size_t i;
@@ -40,9 +40,10 @@ int ingest_json_each(json_t *doc, const char *list_key,
 			    "expected a reading object or an array of them");
 		return KW_EINVAL;
 	}
-	json_array_foreach(list, i, item) {
+	json_array_foreach (list, i, item) {
 		if (!json_is_object(item)) {
-			ingest_fail(err, 400, "invalid_body", NULL, "element %zu is not an object", i);
+			ingest_fail(err, 400, "invalid_body", NULL, "element %zu is not an object",
+				    i);
 			err->index = (int)i;
 			return KW_EINVAL;
 		}

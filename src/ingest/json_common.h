@@ -20,9 +20,8 @@ json_t *ingest_json_load(const char *body, size_t len, struct ingest_error *err)
  * doc[list_key] when list_key is set and present.  Stops at the first
  * non-zero return, which it returns.  index is -1 for a lone object.
  */
-int ingest_json_each(json_t *doc, const char *list_key,
-		     int (*fn)(void *ud, json_t *obj, int index), void *ud,
-		     struct ingest_error *err);
+int ingest_json_each(json_t *doc, const char *list_key, int (*fn)(void *ud, json_t *obj, int index),
+		     void *ud, struct ingest_error *err);
 
 /* A timestamp: epoch milliseconds (an integer) or an RFC 3339 string. */
 int ingest_json_time(json_t *v, const char *field, int64_t *out, struct ingest_error *err);

@@ -83,12 +83,12 @@ enum num_rc { NUM_OK, NUM_SYNTAX, NUM_RANGE };
 
 struct lp_parser {
 	const char *line; /* first byte of the physical line the point starts on */
-	int lineno;       /* 1-based number of that line */
-	const char *p;    /* cursor inside the logical line */
+	int lineno;	  /* 1-based number of that line */
+	const char *p;	  /* cursor inside the logical line */
 	const char *end;  /* end of the logical line; '\n' and '\r' excluded */
-	char *scratch;    /* unescaped strings of the current line */
-	size_t cap;       /* bytes allocated for scratch */
-	size_t used;      /* bytes of scratch holding strings of this line */
+	char *scratch;	  /* unescaped strings of the current line */
+	size_t cap;	  /* bytes allocated for scratch */
+	size_t used;	  /* bytes of scratch holding strings of this line */
 	size_t ntags;
 	size_t nfields;
 	struct lp_tag tags[LP_MAX_TAGS];
@@ -173,8 +173,8 @@ static const char *show(char *dst, size_t dstsz, const char *s, size_t n)
  * turned into a physical line and column here, on the error path only,
  * because a string value may have carried the line over several '\n'.
  */
-__attribute__((format(printf, 4, 5))) static int
-fail(struct lp_parser *ps, const char *pos, const char *field, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail(struct lp_parser *ps, const char *pos,
+						      const char *field, const char *fmt, ...)
 {
 	struct lp_error *err = ps->err;
 	const char *bol = ps->line;
@@ -201,16 +201,15 @@ fail(struct lp_parser *ps, const char *pos, const char *field, const char *fmt, 
  * show(), so the longest message ("unsigned integer value '...' out of range
  * for field '...'") stays well inside err->message.
  */
-static int fail_value(struct lp_parser *ps, const char *tok, size_t n,
-		      const char *key, const char *kind, bool range)
+static int fail_value(struct lp_parser *ps, const char *tok, size_t n, const char *key,
+		      const char *kind, bool range)
 {
 	char v[SHOW_SZ], k[SHOW_SZ];
 
 	show(v, sizeof(v), tok, n);
 	show(k, sizeof(k), key, strlen(key));
 	if (range)
-		return fail(ps, tok, key, "%s value '%s' out of range for field '%s'",
-			    kind, v, k);
+		return fail(ps, tok, key, "%s value '%s' out of range for field '%s'", kind, v, k);
 	return fail(ps, tok, key, "invalid %s value '%s' for field '%s'", kind, v, k);
 }
 
@@ -237,8 +236,7 @@ static uint32_t name_hash(const char *s)
  * a key and is an error inside a tag value, which the caller reports) or at
  * the line end.  'what' names the token for errors.
  */
-static int take_name(struct lp_parser *ps, enum name_kind kind, const char *what,
-		     const char **out)
+static int take_name(struct lp_parser *ps, enum name_kind kind, const char *what, const char **out)
 {
 	char *dst = ps->scratch + ps->used;
 	char *last = ps->scratch + ps->cap - 1; /* keeps room for the NUL */
@@ -253,8 +251,8 @@ static int take_name(struct lp_parser *ps, enum name_kind kind, const char *what
 			break;
 		} else if (c == '\0' || c == '\n') {
 			/* '\n' cannot get here (line_end() stops at it); kept as a guard. */
-			return fail(ps, p, what, "invalid %s byte in %s",
-				    c ? "newline" : "NUL", what);
+			return fail(ps, p, what, "invalid %s byte in %s", c ? "newline" : "NUL",
+				    what);
 		}
 		if (dst >= last)
 			return fail(ps, p, what, "internal error: scratch buffer full");
@@ -349,8 +347,8 @@ static bool is_float_syntax(const char *s, size_t n)
  * strtod() needs a NUL-terminated string, so the token is copied to the free
  * end of scratch (invariant 3 leaves room for it) without being kept.
  */
-static int parse_float(struct lp_parser *ps, const char *tok, size_t n,
-		       const char *key, struct lp_field *f)
+static int parse_float(struct lp_parser *ps, const char *tok, size_t n, const char *key,
+		       struct lp_field *f)
 {
 	char *tmp = ps->scratch + ps->used;
 	char *endp;
@@ -379,20 +377,21 @@ static bool is_nan_or_inf(const char *tok, size_t n)
 {
 	size_t i = n > 0 && (tok[0] == '-' || tok[0] == '+');
 
-	return n - i >= 3 && (strncasecmp(tok + i, "nan", 3) == 0 ||
-			      strncasecmp(tok + i, "inf", 3) == 0);
+	return n - i >= 3 &&
+	       (strncasecmp(tok + i, "nan", 3) == 0 || strncasecmp(tok + i, "inf", 3) == 0);
 }
 
 /* Numbers: 'i' suffix is int64, 'u' suffix is uint64, anything else a float. */
-static int parse_number(struct lp_parser *ps, const char *tok, size_t n,
-			const char *key, struct lp_field *f)
+static int parse_number(struct lp_parser *ps, const char *tok, size_t n, const char *key,
+			struct lp_field *f)
 {
 	enum num_rc rc;
 
 	if (is_nan_or_inf(tok, n)) {
 		char v[SHOW_SZ], k[SHOW_SZ];
 
-		return fail(ps, tok, key, "invalid value '%s' for field '%s': "
+		return fail(ps, tok, key,
+			    "invalid value '%s' for field '%s': "
 			    "NaN and infinity are not allowed",
 			    show(v, sizeof(v), tok, n), show(k, sizeof(k), key, strlen(key)));
 	}
@@ -407,24 +406,22 @@ static int parse_number(struct lp_parser *ps, const char *tok, size_t n,
 		f->type = LP_UINT;
 		rc = parse_u64(tok, n - 1, &f->v.u);
 		if (rc != NUM_OK)
-			return fail_value(ps, tok, n, key, "unsigned integer",
-					  rc == NUM_RANGE);
+			return fail_value(ps, tok, n, key, "unsigned integer", rc == NUM_RANGE);
 		return 0;
 	}
 	return parse_float(ps, tok, n, key, f);
 }
 
-static int parse_bool(struct lp_parser *ps, const char *tok, size_t n,
-		      const char *key, struct lp_field *f)
+static int parse_bool(struct lp_parser *ps, const char *tok, size_t n, const char *key,
+		      struct lp_field *f)
 {
 	static const struct {
 		const char *s;
 		bool v;
 	} spellings[] = {
-		{ "t", true },      { "T", true },	{ "true", true },
-		{ "True", true },   { "TRUE", true },	{ "f", false },
-		{ "F", false },     { "false", false }, { "False", false },
-		{ "FALSE", false },
+		{ "t", true },	    { "T", true },	{ "true", true }, { "True", true },
+		{ "TRUE", true },   { "f", false },	{ "F", false },	  { "false", false },
+		{ "False", false }, { "FALSE", false },
 	};
 
 	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
@@ -455,7 +452,8 @@ static int parse_string(struct lp_parser *ps, const char *key, struct lp_field *
 		if (c == '\\' && p + 1 < ps->end && (p[1] == '"' || p[1] == '\\'))
 			c = *++p;
 		else if (c == '\0')
-			return fail(ps, p, key, "invalid NUL byte in string value for field '%s'", k);
+			return fail(ps, p, key, "invalid NUL byte in string value for field '%s'",
+				    k);
 		if (dst >= last)
 			return fail(ps, p, key, "internal error: scratch buffer full");
 		*dst++ = c;
@@ -735,8 +733,8 @@ static void scratch_reserve(struct lp_parser *ps, size_t need)
  * Parses the point in [start, end) whose physical line begins at line, and
  * hands it to cb.
  */
-static int parse_line(struct lp_parser *ps, const char *line, int lineno,
-		      const char *start, const char *end, lp_point_cb cb, void *ud)
+static int parse_line(struct lp_parser *ps, const char *line, int lineno, const char *start,
+		      const char *end, lp_point_cb cb, void *ud)
 {
 	struct lp_point pt = { .line = lineno };
 	int rc;
@@ -754,8 +752,7 @@ static int parse_line(struct lp_parser *ps, const char *line, int lineno,
 	return cb(ud, &pt);
 }
 
-int lineproto_parse(const char *buf, size_t len, lp_point_cb cb, void *ud,
-		    struct lp_error *err)
+int lineproto_parse(const char *buf, size_t len, lp_point_cb cb, void *ud, struct lp_error *err)
 {
 	struct lp_error ignored;
 	struct lp_parser *ps;
@@ -814,7 +811,7 @@ static const struct {
 	int64_t mul;
 } precisions[] = {
 	{ "", 1000000, 1 }, { "ns", 1000000, 1 }, { "us", 1000, 1 },
-	{ "u", 1000, 1 },   { "ms", 1, 1 },	      { "s", 1, 1000 },
+	{ "u", 1000, 1 },   { "ms", 1, 1 },	  { "s", 1, 1000 },
 };
 
 int lineproto_time_to_ms(int64_t t, const char *precision, int64_t *out_ms)

@@ -60,9 +60,9 @@ struct lp_point {
 
 /* What went wrong, for a 400 answer that names the place. */
 struct lp_error {
-	int line;          /* 1-based */
-	int column;        /* 1-based byte column of the offending token */
-	char field[64];    /* "measurement", "tag", "field key", "timestamp", or the
+	int line;	   /* 1-based */
+	int column;	   /* 1-based byte column of the offending token */
+	char field[64];	   /* "measurement", "tag", "field key", "timestamp", or the
 			      key of the field whose value is bad */
 	char message[160]; /* e.g. "invalid integer value '12x'" */
 };
@@ -85,10 +85,9 @@ typedef int (*lp_point_cb)(void *ud, const struct lp_point *pt);
  * Limits: a line may hold at most LP_MAX_TAGS tags and LP_MAX_FIELDS fields
  * (more is a KW_EPARSE error naming the line).
  */
-#define LP_MAX_TAGS 64
+#define LP_MAX_TAGS   64
 #define LP_MAX_FIELDS 256
-int lineproto_parse(const char *buf, size_t len, lp_point_cb cb, void *ud,
-		    struct lp_error *err);
+int lineproto_parse(const char *buf, size_t len, lp_point_cb cb, void *ud, struct lp_error *err);
 
 /*
  * Converts a timestamp in the given precision ("ns", "us", "u", "ms", "s",

@@ -26,12 +26,13 @@ static int one(void *ud, json_t *o, int index)
 	const char *key;
 	json_t *val;
 
-	json_object_foreach(o, key, val) {
+	json_object_foreach (o, key, val) {
 		size_t k = 0;
 		while (k < 3 && strcmp(key, known[k]) != 0)
 			k++;
 		if (k == 3) {
-			ingest_fail(c->err, 400, "unknown_field", key, "unknown field '%.48s'", key);
+			ingest_fail(c->err, 400, "unknown_field", key, "unknown field '%.48s'",
+				    key);
 			return KW_EINVAL;
 		}
 	}

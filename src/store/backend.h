@@ -26,8 +26,8 @@ enum store_insert_result { STORE_INSERTED, STORE_DUPLICATE, STORE_CONFLICT };
 struct store_backend_ops {
 	const char *name;
 	/* Opens a connection; writer connections run migrations first. */
-	int (*open)(const struct store_options *o, bool writer, struct store_conn **out,
-		    char *err, size_t errlen);
+	int (*open)(const struct store_options *o, bool writer, struct store_conn **out, char *err,
+		    size_t errlen);
 	void (*close)(struct store_conn *c);
 	int (*begin)(struct store_conn *c);
 	int (*commit)(struct store_conn *c);
@@ -54,8 +54,8 @@ struct store_backend_ops {
 	/* The device's energy reading nearest to an edge of (lo, hi): the latest
 	 * with lo < ts < hi (dir < 0) or the earliest with lo < ts <= hi
 	 * (dir > 0); KW_ENOTFOUND when none. */
-	int (*reading_near)(struct store_conn *c, int64_t device, int64_t lo, int64_t hi,
-			    int dir, int64_t *ts_out, double *v_out);
+	int (*reading_near)(struct store_conn *c, int64_t device, int64_t lo, int64_t hi, int dir,
+			    int64_t *ts_out, double *v_out);
 	/* Every energy reading with ts > after, in time order (crash recovery). */
 	int (*scan_energy)(struct store_conn *c, int64_t after,
 			   void (*fn)(void *ud, int64_t ts, int64_t device, double v), void *ud);

@@ -71,7 +71,7 @@ const struct store_device *devcache_get(const struct devcache *dc, int64_t id)
 {
 	uint64_t v;
 	return hmap_get(&dc->by_id, (uint64_t)id, &v) ? (const struct store_device *)(uintptr_t)v
-						       : NULL;
+						      : NULL;
 }
 
 static void unkey(struct devcache *dc, const struct store_device *d)

@@ -20,10 +20,10 @@
 
 struct devcache {
 	pthread_rwlock_t lock;
-	struct hmap by_id;  /* id -> struct store_device * */
-	struct hmap by_key; /* hmap_strkey(uuid or serial) -> id */
+	struct hmap by_id;	/* id -> struct store_device * */
+	struct hmap by_key;	/* hmap_strkey(uuid or serial) -> id */
 	struct hmap ch_by_name; /* hmap_strkey(name) -> channel id */
-	char **ch_names;    /* channel id -> name */
+	char **ch_names;	/* channel id -> name */
 	size_t nch, chcap;
 	size_t ndevices;
 };

@@ -56,7 +56,8 @@ int store_neighbour_walk(struct store_conn *c, int64_t device, const struct tz *
 		}
 		next = tz_hour_next(tz, h);
 		if (bucket_may_hold(c, device, h, next, watermark) &&
-		    ops->reading_near(c, device, h, dir < 0 ? next + 1 : next, dir, ts_out, v_out) == 0)
+		    ops->reading_near(c, device, h, dir < 0 ? next + 1 : next, dir, ts_out,
+				      v_out) == 0)
 			return 0;
 	}
 }

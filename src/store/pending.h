@@ -34,9 +34,9 @@
 
 struct pending_entry {
 	int64_t device;
-	int64_t hour;     /* epoch ms: start of the device-local hour */
+	int64_t hour;	  /* epoch ms: start of the device-local hour */
 	int64_t hour_end; /* epoch ms: start of the next one */
-	int64_t day;      /* device-local date, days since 1970-01-01 */
+	int64_t day;	  /* device-local date, days since 1970-01-01 */
 	double kwh;
 	int64_t readings; /* energy readings stamped in (hour, hour_end] */
 };
@@ -47,7 +47,7 @@ struct pending {
 	struct hmap idx;   /* pending_key(device, hour) -> index in e */
 	struct pending_entry *e;
 	size_t n, cap;
-	int64_t max_end;   /* latest hour_end among the entries (a search bound) */
+	int64_t max_end; /* latest hour_end among the entries (a search bound) */
 };
 
 void pending_init(struct pending *p);

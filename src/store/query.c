@@ -131,8 +131,8 @@ static void add_day(void *ud, int64_t device, int64_t day, double kwh)
 	}
 }
 
-static int from_days(struct store_conn *c, const struct store_device *d,
-		     struct query_bucket *b, size_t n)
+static int from_days(struct store_conn *c, const struct store_device *d, struct query_bucket *b,
+		     size_t n)
 {
 	struct day_ctx x = { d->tz, b, n, 0 };
 	if (!n)
@@ -239,9 +239,9 @@ static void add_open_hours(const struct pending *p, const struct store_device *d
 	}
 }
 
-int query_consumption(struct store_conn *c, const struct store_device *d,
-		      const struct tz *qtz, enum query_step step, int64_t from, int64_t to,
-		      struct query_bucket **out, size_t *n)
+int query_consumption(struct store_conn *c, const struct store_device *d, const struct tz *qtz,
+		      enum query_step step, int64_t from, int64_t to, struct query_bucket **out,
+		      size_t *n)
 {
 	struct pending *p = store_conn_pending(c);
 	bool days = step != STEP_HOUR && qtz == d->tz, fit;

@@ -17,7 +17,7 @@ struct query_bucket {
 	int64_t start; /* epoch ms, first instant of the local hour/day/month */
 	int64_t end;   /* epoch ms, first instant of the next one */
 	double kwh;
-	bool has;      /* some reading contributed energy to it */
+	bool has; /* some reading contributed energy to it */
 };
 
 /* Largest number of buckets one question may ask for. */
@@ -36,9 +36,9 @@ int64_t query_next(const struct tz *tz, enum query_step step, int64_t start);
  * the same energy rules (e.g. a UTC device asked in Asia/Kolkata).
  * Returns 0, KW_ETOOBIG (more than QUERY_MAX_BUCKETS), or a store error.
  */
-int query_consumption(struct store_conn *c, const struct store_device *d,
-		      const struct tz *qtz, enum query_step step, int64_t from, int64_t to,
-		      struct query_bucket **out, size_t *n);
+int query_consumption(struct store_conn *c, const struct store_device *d, const struct tz *qtz,
+		      enum query_step step, int64_t from, int64_t to, struct query_bucket **out,
+		      size_t *n);
 
 /*
  * Calls fn for the daily totals of every device in [day_from, day_to)

@@ -43,14 +43,14 @@
 #include "store/rollup.h"
 #include "core/banned.h"
 
-#define HOUR_MS INT64_C(3600000)
-#define CLOSE_LAG HOUR_MS        /* an hour closes this long after the newest reading passed it */
-#define PENDING_MAX (1u << 20)   /* open entries beyond this close every hour that can */
+#define HOUR_MS	    INT64_C(3600000)
+#define CLOSE_LAG   HOUR_MS    /* an hour closes this long after the newest reading passed it */
+#define PENDING_MAX (1u << 20) /* open entries beyond this close every hour that can */
 
 struct agg {
 	int64_t device;
 	const struct tz *tz; /* the device's zone */
-	int64_t hour;     /* epoch ms of the local hour's start */
+	int64_t hour;	     /* epoch ms of the local hour's start */
 	double kwh;
 	int64_t readings; /* energy readings stamped in this bucket */
 };
@@ -62,8 +62,8 @@ struct cstate {
 };
 
 struct rollup {
-	struct pending *p;   /* shared with readers; see pending.h */
-	int64_t max_ts;      /* newest energy reading seen, epoch ms */
+	struct pending *p; /* shared with readers; see pending.h */
+	int64_t max_ts;	   /* newest energy reading seen, epoch ms */
 	/* The running batch. */
 	struct hmap agg_idx; /* pending_key(device, hour) -> index into agg */
 	struct agg *agg;
@@ -72,7 +72,7 @@ struct rollup {
 	struct pending_entry *staged;
 	size_t nstaged, stagedcap;
 	/* Counter devices' latest readings. */
-	struct hmap cs_idx;  /* device -> index into cs */
+	struct hmap cs_idx; /* device -> index into cs */
 	struct cstate *cs;
 	int64_t *cs_dev;
 	size_t ncs, cscap, csdevcap;
@@ -205,10 +205,12 @@ static int flush(struct rollup *r, const struct devcache *dc)
 		const struct agg *a = &r->agg[i];
 		int64_t end = tz_hour_next(a->tz, a->hour);
 		if (end > watermark) {
-			xgrow((void **)&r->staged, &r->stagedcap, r->nstaged + 1, sizeof(*r->staged));
-			r->staged[r->nstaged++] = (struct pending_entry){
-				a->device, a->hour, end, local_day(a->tz, a->hour), a->kwh, a->readings
-			};
+			xgrow((void **)&r->staged, &r->stagedcap, r->nstaged + 1,
+			      sizeof(*r->staged));
+			r->staged[r->nstaged++] =
+			    (struct pending_entry){ a->device, a->hour,
+						    end,       local_day(a->tz, a->hour),
+						    a->kwh,    a->readings };
 			continue;
 		}
 		rc = r->c->ops->hour_add(r->c, a->device, a->hour, a->kwh, a->readings);
@@ -251,9 +253,8 @@ static void spread(struct rollup *r, const struct tz *tz, int64_t t1, int64_t t2
 
 /* A counter reading older than the device's latest: split the segment
  * between its neighbours (see the file comment). */
-static int counter_late(struct rollup *r, const struct devcache *dc,
-			const struct store_device *d, const struct store_reading *x,
-			struct store_batch *b)
+static int counter_late(struct rollup *r, const struct devcache *dc, const struct store_device *d,
+			const struct store_reading *x, struct store_batch *b)
 {
 	const struct store_backend_ops *ops = r->c->ops;
 	int64_t pts = 0, nts = 0, w = r->p->watermark;
@@ -285,9 +286,8 @@ static int counter_late(struct rollup *r, const struct devcache *dc,
 	return rc;
 }
 
-static int counter_apply(struct rollup *r, const struct devcache *dc,
-			 const struct store_device *d, const struct store_reading *x,
-			 struct store_batch *b)
+static int counter_apply(struct rollup *r, const struct devcache *dc, const struct store_device *d,
+			 const struct store_reading *x, struct store_batch *b)
 {
 	size_t i = cstate_slot(r, d->id);
 	bool reset = false;
@@ -296,11 +296,12 @@ static int counter_apply(struct rollup *r, const struct devcache *dc,
 	if (r->cs[i].ts != INT64_MIN && x->ts < r->cs[i].ts)
 		return counter_late(r, dc, d, x, b);
 	if (r->cs[i].ts != INT64_MIN) {
-		spread(r, d->tz, r->cs[i].ts, x->ts, energy_counter_delta(r->cs[i].v, x->value, &reset));
+		spread(r, d->tz, r->cs[i].ts, x->ts,
+		       energy_counter_delta(r->cs[i].v, x->value, &reset));
 		if (reset) {
 			b->resets++;
-			int rc = r->c->ops->reading_set_flags(r->c, d->id, x->ts,
-							      READING_FLAG_RESET);
+			int rc =
+			    r->c->ops->reading_set_flags(r->c, d->id, x->ts, READING_FLAG_RESET);
 			if (rc)
 				return rc;
 		}
@@ -402,7 +403,8 @@ int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t w)
 	if (n)
 		qsort(due, n, sizeof(*due), cmp_entry);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = c->ops->hour_add(c, due[i]->device, due[i]->hour, due[i]->kwh, due[i]->readings);
+		rc = c->ops->hour_add(c, due[i]->device, due[i]->hour, due[i]->kwh,
+				      due[i]->readings);
 		day_sum(&days, due[i]->device, due[i]->day, due[i]->kwh);
 	}
 	if (rc == 0)
@@ -468,7 +470,8 @@ static void recover_reading(void *ud, int64_t ts, int64_t device, double v)
 		i = x->nl++;
 		hmap_put(&x->last, (uint64_t)device, i);
 		x->lts[i] = INT64_MIN;
-		if (store_neighbour_walk(r->c, device, d->tz, ts, -1, x->watermark, &pts, &pv) == 0) {
+		if (store_neighbour_walk(r->c, device, d->tz, ts, -1, x->watermark, &pts, &pv) ==
+		    0) {
 			x->lts[i] = pts;
 			x->lv[i] = pv;
 		}

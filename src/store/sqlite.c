@@ -72,15 +72,48 @@ static const char *const migrations[] = {
 };
 
 enum {
-	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
-	S_DEVICES, S_CHANNELS, S_CHANNEL_INSERT,
-	S_READING_INSERT, S_READING_GET, S_READING_FLAGS, S_READING_PREV, S_READING_NEXT,
-	S_HOUR_GET, S_HOUR_ADD, S_DAY_ADD, S_COUNTER_GET, S_COUNTER_PUT,
-	S_DEVICE_INSERT, S_DEVICE_UPDATE, S_DEVICE_DELETE,
-	S_DEL_READINGS, S_DEL_HOURLY, S_DEL_DAILY, S_DEL_COUNTER,
-	S_TOKEN_INSERT, S_TOKEN_REVOKE, S_TOKEN_FIND, S_TOKEN_LIST, S_TOKEN_TOUCH,
-	S_HOURS, S_DAYS, S_DAYS_ALL, S_READINGS, S_READINGS_ALLCH, S_MIN_TS, S_MAX_TS,
-	S_META_GET, S_META_SET, S_READ_BEGIN, S_SCAN_ENERGY,
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
+	S_DEVICES,
+	S_CHANNELS,
+	S_CHANNEL_INSERT,
+	S_READING_INSERT,
+	S_READING_GET,
+	S_READING_FLAGS,
+	S_READING_PREV,
+	S_READING_NEXT,
+	S_HOUR_GET,
+	S_HOUR_ADD,
+	S_DAY_ADD,
+	S_COUNTER_GET,
+	S_COUNTER_PUT,
+	S_DEVICE_INSERT,
+	S_DEVICE_UPDATE,
+	S_DEVICE_DELETE,
+	S_DEL_READINGS,
+	S_DEL_HOURLY,
+	S_DEL_DAILY,
+	S_DEL_COUNTER,
+	S_TOKEN_INSERT,
+	S_TOKEN_REVOKE,
+	S_TOKEN_FIND,
+	S_TOKEN_LIST,
+	S_TOKEN_TOUCH,
+	S_HOURS,
+	S_DAYS,
+	S_DAYS_ALL,
+	S_READINGS,
+	S_READINGS_ALLCH,
+	S_MIN_TS,
+	S_MAX_TS,
+	S_META_GET,
+	S_META_SET,
+	S_READ_BEGIN,
+	S_SCAN_ENERGY,
 	S_COUNT
 };
 
@@ -91,18 +124,22 @@ static const char *const sql[S_COUNT] = {
 	[S_SAVEPOINT] = "SAVEPOINT job",
 	[S_RELEASE] = "RELEASE job",
 	[S_ROLLBACK_TO] = "ROLLBACK TO job",
-	[S_DEVICES] = "SELECT id, uuid, serial, name, description, address, region, timezone,"
-		      " max_hourly_kwh, reading_type, created_at, claim_code FROM device ORDER BY id",
+	[S_DEVICES] =
+	    "SELECT id, uuid, serial, name, description, address, region, timezone,"
+	    " max_hourly_kwh, reading_type, created_at, claim_code FROM device ORDER BY id",
 	[S_CHANNELS] = "SELECT id, name FROM channel ORDER BY id",
 	[S_CHANNEL_INSERT] = "INSERT INTO channel(name) VALUES(?1)",
 	[S_READING_INSERT] = "INSERT OR IGNORE INTO reading(ts, device, channel, value)"
 			     " VALUES(?1, ?2, ?3, ?4)",
-	[S_READING_GET] = "SELECT value FROM reading WHERE ts = ?1 AND device = ?2 AND channel = ?3",
-	[S_READING_FLAGS] = "UPDATE reading SET flags = ?3 WHERE ts = ?1 AND device = ?2 AND channel = 0",
+	[S_READING_GET] =
+	    "SELECT value FROM reading WHERE ts = ?1 AND device = ?2 AND channel = ?3",
+	[S_READING_FLAGS] =
+	    "UPDATE reading SET flags = ?3 WHERE ts = ?1 AND device = ?2 AND channel = 0",
 	[S_READING_PREV] = "SELECT ts, value FROM reading WHERE ts > ?1 AND ts < ?2 AND device = ?3"
 			   " AND channel = 0 ORDER BY ts DESC LIMIT 1",
-	[S_READING_NEXT] = "SELECT ts, value FROM reading WHERE ts > ?1 AND ts <= ?2 AND device = ?3"
-			   " AND channel = 0 ORDER BY ts LIMIT 1",
+	[S_READING_NEXT] =
+	    "SELECT ts, value FROM reading WHERE ts > ?1 AND ts <= ?2 AND device = ?3"
+	    " AND channel = 0 ORDER BY ts LIMIT 1",
 	[S_HOUR_GET] = "SELECT readings FROM hourly WHERE hour = ?1 AND device = ?2",
 	[S_HOUR_ADD] = "INSERT INTO hourly(hour, device, kwh, readings) VALUES(?1, ?2, ?3, ?4)"
 		       " ON CONFLICT DO UPDATE SET kwh = kwh + excluded.kwh,"
@@ -115,15 +152,17 @@ static const char *const sql[S_COUNT] = {
 	[S_DEVICE_INSERT] = "INSERT INTO device(uuid, serial, name, description, address, region,"
 			    " timezone, max_hourly_kwh, reading_type, created_at, claim_code)"
 			    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-	[S_DEVICE_UPDATE] = "UPDATE device SET serial = ?2, name = ?3, description = ?4, address = ?5,"
-			    " region = ?6, timezone = ?7, max_hourly_kwh = ?8, reading_type = ?9,"
-			    " claim_code = ?10 WHERE id = ?1",
+	[S_DEVICE_UPDATE] =
+	    "UPDATE device SET serial = ?2, name = ?3, description = ?4, address = ?5,"
+	    " region = ?6, timezone = ?7, max_hourly_kwh = ?8, reading_type = ?9,"
+	    " claim_code = ?10 WHERE id = ?1",
 	[S_DEVICE_DELETE] = "DELETE FROM device WHERE id = ?1",
 	[S_DEL_READINGS] = "DELETE FROM reading WHERE device = ?1",
 	[S_DEL_HOURLY] = "DELETE FROM hourly WHERE device = ?1",
 	[S_DEL_DAILY] = "DELETE FROM daily WHERE device = ?1",
 	[S_DEL_COUNTER] = "DELETE FROM counter_state WHERE device = ?1",
-	[S_TOKEN_INSERT] = "INSERT INTO token(name, scope, hash, created_at) VALUES(?1, ?2, ?3, ?4)",
+	[S_TOKEN_INSERT] =
+	    "INSERT INTO token(name, scope, hash, created_at) VALUES(?1, ?2, ?3, ?4)",
 	[S_TOKEN_REVOKE] = "UPDATE token SET revoked = 1 WHERE id = ?1 AND revoked = 0",
 	[S_TOKEN_TOUCH] = "UPDATE token SET last_used_at = ?2 WHERE id = ?1",
 	[S_TOKEN_FIND] = "SELECT id, name, scope, created_at, last_used_at, revoked FROM token"
@@ -217,8 +256,10 @@ static int migrate(struct sq *q, char *err, size_t errlen)
 	if ((rc = user_version(q, &v)) != 0)
 		return rc;
 	if (v > n) {
-		snprintf(err, errlen, "database '%s' has schema version %d, newer than this "
-			 "kilowatt knows (%d): refusing to run an older binary on it", q->path, v, n);
+		snprintf(err, errlen,
+			 "database '%s' has schema version %d, newer than this "
+			 "kilowatt knows (%d): refusing to run an older binary on it",
+			 q->path, v, n);
 		return KW_EDB;
 	}
 	for (; v < n; v++) {
@@ -257,8 +298,8 @@ static void sq_configure(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-static int sq_open(const struct store_options *o, bool writer, struct store_conn **out,
-		   char *err, size_t errlen)
+static int sq_open(const struct store_options *o, bool writer, struct store_conn **out, char *err,
+		   size_t errlen)
 {
 	struct sq *q = xcalloc(1, sizeof(*q));
 	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
@@ -296,8 +337,8 @@ static int sq_open(const struct store_options *o, bool writer, struct store_conn
 	for (int i = 0; i < S_COUNT; i++) {
 		if (sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->stmt[i],
 				       NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "cannot prepare statement %d on '%s': %s", i,
-				 q->path, sqlite3_errmsg(q->db));
+			snprintf(err, errlen, "cannot prepare statement %d on '%s': %s", i, q->path,
+				 sqlite3_errmsg(q->db));
 			goto fail;
 		}
 	}
@@ -313,10 +354,22 @@ static int sq_simple(struct store_conn *c, int i, const char *what)
 	return run(SQ(c), st(SQ(c), i), what);
 }
 
-static int sq_begin(struct store_conn *c) { return sq_simple(c, S_BEGIN, "BEGIN"); }
-static int sq_commit(struct store_conn *c) { return sq_simple(c, S_COMMIT, "COMMIT"); }
-static int sq_savepoint(struct store_conn *c) { return sq_simple(c, S_SAVEPOINT, "SAVEPOINT"); }
-static int sq_release(struct store_conn *c) { return sq_simple(c, S_RELEASE, "RELEASE"); }
+static int sq_begin(struct store_conn *c)
+{
+	return sq_simple(c, S_BEGIN, "BEGIN");
+}
+static int sq_commit(struct store_conn *c)
+{
+	return sq_simple(c, S_COMMIT, "COMMIT");
+}
+static int sq_savepoint(struct store_conn *c)
+{
+	return sq_simple(c, S_SAVEPOINT, "SAVEPOINT");
+}
+static int sq_release(struct store_conn *c)
+{
+	return sq_simple(c, S_RELEASE, "RELEASE");
+}
 
 static void sq_rollback(struct store_conn *c)
 {
@@ -444,8 +497,8 @@ static int sq_reading_set_flags(struct store_conn *c, int64_t device, int64_t ts
 
 /* The device's energy reading nearest to an edge of (lo, hi): the latest
  * with lo < ts < hi (dir < 0) or the earliest with lo < ts <= hi (dir > 0). */
-static int sq_reading_near(struct store_conn *c, int64_t device, int64_t lo, int64_t hi,
-			   int dir, int64_t *ts_out, double *v_out)
+static int sq_reading_near(struct store_conn *c, int64_t device, int64_t lo, int64_t hi, int dir,
+			   int64_t *ts_out, double *v_out)
 {
 	sqlite3_stmt *s = st(SQ(c), dir < 0 ? S_READING_PREV : S_READING_NEXT);
 	sqlite3_bind_int64(s, 1, lo);

@@ -110,7 +110,7 @@ struct store {
 
 const double store_batch_rows_bounds[7] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
 const double store_latency_s_bounds[9] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-					   0.005, 0.01, 0.025, 0.1 };
+					   0.005,  0.01,    0.025,  0.1 };
 
 static void jobq_push(struct jobq *q, struct job *j)
 {
@@ -355,13 +355,11 @@ int store_days(struct store_conn *c, int64_t device, int64_t day_from, int64_t d
 	return c->ops->days(c, device, day_from, day_to, fn, ud);
 }
 
-int store_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from,
-		   int64_t to, int64_t after_ts, int64_t after_ch, size_t limit,
-		   store_reading_fn fn, void *ud)
+int store_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from, int64_t to,
+		   int64_t after_ts, int64_t after_ch, size_t limit, store_reading_fn fn, void *ud)
 {
 	return c->ops->readings(c, device, channel, from, to, after_ts, after_ch, limit, fn, ud);
 }
-
 
 /* --- the writer ------------------------------------------------------------ */
 
@@ -523,7 +521,8 @@ static void commit_group(struct store *s, struct job *jobs, size_t rows)
 	undo_forget(s);
 	s->ops->idle(s->wconn);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	observe_commit(s, rows, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+	observe_commit(s, rows,
+		       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
 		       rc == 0, jobs);
 	for (j = jobs; j; j = next) {
 		next = j->next;
@@ -577,8 +576,9 @@ static int submit_write(struct store *s, struct job *j)
 int store_submit_batch(struct store *s, struct store_batch *b, store_done_fn done, void *ud)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
-	*j = (struct job){ .kind = JOB_BATCH, .batch = b, .done = done, .ud = ud,
-			   .rows = b->n ? b->n : 1 };
+	*j = (struct job){
+		.kind = JOB_BATCH, .batch = b, .done = done, .ud = ud, .rows = b->n ? b->n : 1
+	};
 	return submit_write(s, j);
 }
 

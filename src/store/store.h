@@ -42,28 +42,28 @@ enum reading_type { READING_INTERVAL = 0, READING_COUNTER = 1 };
 #define READING_FLAG_RESET 0x1 /* counter went down: reset or meter swap */
 
 struct store_device {
-	int64_t id;                  /* internal id; 0 = not yet created */
-	char uuid[37];               /* UUID v4, lowercase */
-	char *serial;                /* NULL when none */
+	int64_t id;    /* internal id; 0 = not yet created */
+	char uuid[37]; /* UUID v4, lowercase */
+	char *serial;  /* NULL when none */
 	char *name;
 	char *description;
 	char *address;
 	char *region;
-	char *timezone;              /* IANA name */
-	const struct tz *tz;         /* resolved timezone */
+	char *timezone;	     /* IANA name */
+	const struct tz *tz; /* resolved timezone */
 	bool has_max_hourly;
-	double max_hourly_kwh;       /* kWh; valid when has_max_hourly */
+	double max_hourly_kwh; /* kWh; valid when has_max_hourly */
 	enum reading_type type;
-	int64_t created_at;          /* epoch ms */
-	char *claim_code;            /* reserved for accounts (issue 3), may be NULL */
+	int64_t created_at; /* epoch ms */
+	char *claim_code;   /* reserved for accounts (issue 3), may be NULL */
 };
 
 struct store_reading {
-	int64_t ts;       /* Unix epoch ms, UTC */
-	int64_t device;   /* store_device.id */
+	int64_t ts;	  /* Unix epoch ms, UTC */
+	int64_t device;	  /* store_device.id */
 	uint32_t channel; /* STORE_CHANNEL_ENERGY or a channel id */
-	uint32_t line;    /* 1-based position in the request, for error messages */
-	double value;     /* kWh for channel 0 */
+	uint32_t line;	  /* 1-based position in the request, for error messages */
+	double value;	  /* kWh for channel 0 */
 };
 
 /*
@@ -72,21 +72,21 @@ struct store_reading {
  * refer to them with ids STORE_PENDING_ID(i).  Owned by the caller until
  * completion.
  */
-#define STORE_PENDING_BIT (INT64_C(1) << 62)
-#define STORE_PENDING_ID(i) (STORE_PENDING_BIT | (int64_t)(i))
+#define STORE_PENDING_BIT	 (INT64_C(1) << 62)
+#define STORE_PENDING_ID(i)	 (STORE_PENDING_BIT | (int64_t)(i))
 #define STORE_PENDING_CHANNEL(i) (0x80000000u | (uint32_t)(i))
 struct store_batch {
 	struct store_reading *rows;
 	size_t n, cap;
-	char **new_serials;   /* devices to create (auto_create_devices) */
+	char **new_serials; /* devices to create (auto_create_devices) */
 	size_t n_new_serials;
-	char **new_channels;  /* channel names to create */
+	char **new_channels; /* channel names to create */
 	size_t n_new_channels;
 	/* Filled by the writer before completion: */
-	size_t accepted;      /* new readings stored */
-	size_t duplicates;    /* same key, same value: nothing changed */
-	size_t conflicts;     /* same key, different value: first value kept */
-	size_t resets;        /* counter decreases flagged */
+	size_t accepted;   /* new readings stored */
+	size_t duplicates; /* same key, same value: nothing changed */
+	size_t conflicts;  /* same key, different value: first value kept */
+	size_t resets;	   /* counter decreases flagged */
 };
 
 void store_batch_init(struct store_batch *b);
@@ -110,8 +110,8 @@ struct store_options {
  * [loop] Returns 0 or a negative error; on error *out is NULL and err holds
  * a message naming the file and the cause.
  */
-int store_open(uv_loop_t *loop, const struct store_options *opts, struct store **out,
-	       char *err, size_t errlen);
+int store_open(uv_loop_t *loop, const struct store_options *opts, struct store **out, char *err,
+	       size_t errlen);
 
 /*
  * Stops taking jobs, lets the writer finish and commit everything queued,
@@ -185,16 +185,16 @@ bool store_uuid_shaped(const char *s);
 /* --- statistics (for /metrics and /healthz) -------------------------------- */
 
 struct store_stats {
-	uint64_t commits;          /* transactions committed */
+	uint64_t commits; /* transactions committed */
 	uint64_t commit_failures;
-	uint64_t queue_rows;       /* rows waiting right now */
-	uint64_t readings_stored;  /* since start */
+	uint64_t queue_rows;	  /* rows waiting right now */
+	uint64_t readings_stored; /* since start */
 	uint64_t readings_duplicate;
 	uint64_t readings_conflict;
-	uint64_t db_bytes;         /* main file + WAL */
-	bool healthy;              /* last commit and last read succeeded */
+	uint64_t db_bytes; /* main file + WAL */
+	bool healthy;	   /* last commit and last read succeeded */
 	/* commit histograms: cumulative-bucket counts */
-	uint64_t batch_rows_le[8];  /* <=1,10,100,1k,10k,100k,1M,+Inf */
+	uint64_t batch_rows_le[8]; /* <=1,10,100,1k,10k,100k,1M,+Inf */
 	uint64_t batch_rows_sum;
 	uint64_t latency_us_le[10]; /* <=100us,250us,500us,1ms,2.5ms,5ms,10ms,25ms,100ms,+Inf */
 	uint64_t latency_us_sum;
@@ -214,7 +214,7 @@ int store_device_delete(struct store_conn *c, int64_t id);
 struct store_token {
 	int64_t id;
 	char name[128];
-	char scope[96];       /* "admin", "ingest", "device:<uuid>" */
+	char scope[96];	      /* "admin", "ingest", "device:<uuid>" */
 	int64_t created_at;   /* epoch ms */
 	int64_t last_used_at; /* epoch ms, 0 = never */
 	bool revoked;
@@ -243,9 +243,7 @@ int store_days(struct store_conn *c, int64_t device, int64_t day_from, int64_t d
  * with from <= ts < to, after the paging cursor (after_ts, after_ch) -- with
  * one channel, ts > after_ts -- ordered by (ts, channel), at most limit.
  * [reader] */
-typedef void (*store_reading_fn)(void *ud, int64_t ts, uint32_t channel, double value,
-				 int flags);
-int store_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from,
-		   int64_t to, int64_t after_ts, int64_t after_ch, size_t limit,
-		   store_reading_fn fn, void *ud);
+typedef void (*store_reading_fn)(void *ud, int64_t ts, uint32_t channel, double value, int flags);
+int store_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from, int64_t to,
+		   int64_t after_ts, int64_t after_ch, size_t limit, store_reading_fn fn, void *ud);
 #endif

@@ -17,8 +17,8 @@
 #include "core/banned.h"
 
 #define HOUR INT64_C(3600000)
-#define MIN INT64_C(60000)
-#define EPS 1e-12
+#define MIN  INT64_C(60000)
+#define EPS  1e-12
 
 /* What energy_spread emitted, in order. */
 struct rec {
@@ -39,8 +39,7 @@ static void record(void *ud, int64_t hour_start, double kwh)
 
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)
 {
-	return tz_days_from_civil(y, mo, d) * 24 * HOUR + h * HOUR + mi * MIN +
-	       s * INT64_C(1000);
+	return tz_days_from_civil(y, mo, d) * 24 * HOUR + h * HOUR + mi * MIN + s * INT64_C(1000);
 }
 
 static const struct tz *zone(const char *name)
@@ -51,8 +50,7 @@ static const struct tz *zone(const char *name)
 	return tz;
 }
 
-static struct rec spread(const char *zone_name, int64_t t1, int64_t t2,
-			 double kwh)
+static struct rec spread(const char *zone_name, int64_t t1, int64_t t2, double kwh)
 {
 	struct rec r = { 0 };
 
@@ -95,12 +93,10 @@ static void test_interval_hour(void **state)
 	/* One at 00:00:00 closes 23:00-24:00 of the day before. */
 	assert_int_equal(energy_interval_hour(sgp, h00), h00 - HOUR);
 	/* Kolkata: 01:00 IST is 19:30Z; its hour 00 began at 18:30Z. */
-	assert_int_equal(energy_interval_hour(zone("Asia/Kolkata"),
-					      utc(2025, 2, 7, 19, 30, 0)),
+	assert_int_equal(energy_interval_hour(zone("Asia/Kolkata"), utc(2025, 2, 7, 19, 30, 0)),
 			 utc(2025, 2, 7, 18, 30, 0));
 	/* Brussels, 01:00Z ends the first 02:00 (CEST), not the second. */
-	assert_int_equal(energy_interval_hour(zone("Europe/Brussels"),
-					      utc(2025, 10, 26, 1, 0, 0)),
+	assert_int_equal(energy_interval_hour(zone("Europe/Brussels"), utc(2025, 10, 26, 1, 0, 0)),
 			 utc(2025, 10, 26, 0, 0, 0));
 }
 
@@ -115,8 +111,7 @@ static void test_counter_delta(void **state)
 	assert_false(reset);
 	/* The register dropped: a reset, counted from zero. */
 	reset = false;
-	assert_float_equal(energy_counter_delta(12345.6, 3.25, &reset), 3.25,
-			   EPS);
+	assert_float_equal(energy_counter_delta(12345.6, 3.25, &reset), 3.25, EPS);
 	assert_true(reset);
 	reset = false;
 	assert_float_equal(energy_counter_delta(0.5, 0.0, &reset), 0.0, EPS);
@@ -126,8 +121,7 @@ static void test_counter_delta(void **state)
 /* (10:30, 12:45] is 30 + 60 + 45 minutes. */
 static void test_spread_three_hours(void **state)
 {
-	struct rec r = spread("UTC", utc(2025, 2, 8, 10, 30, 0),
-			      utc(2025, 2, 8, 12, 45, 0), 1.35);
+	struct rec r = spread("UTC", utc(2025, 2, 8, 10, 30, 0), utc(2025, 2, 8, 12, 45, 0), 1.35);
 
 	assert_int_equal(r.n, 3);
 	assert_int_equal(r.hour[0], utc(2025, 2, 8, 10, 0, 0));
@@ -143,8 +137,7 @@ static void test_spread_three_hours(void **state)
 /* Invariant 3 over many awkward amounts, intervals and zones. */
 static void test_spread_sums_exactly(void **state)
 {
-	static const char *const zones[] = { "UTC", "Europe/Brussels",
-					     "Asia/Kolkata",
+	static const char *const zones[] = { "UTC", "Europe/Brussels", "Asia/Kolkata",
 					     "Australia/Lord_Howe" };
 	int64_t base = utc(2025, 10, 25, 20, 0, 0);
 
@@ -162,9 +155,8 @@ static void test_spread_sums_exactly(void **state)
 				assert_true(r.hour[j] > r.hour[j - 1]);
 		}
 		if (sum(&r) != kwh || sum_reversed(&r) != kwh)
-			fail_msg(
-				"case %d: shares add to %.17g/%.17g, not %.17g",
-				i, sum(&r), sum_reversed(&r), kwh);
+			fail_msg("case %d: shares add to %.17g/%.17g, not %.17g", i, sum(&r),
+				 sum_reversed(&r), kwh);
 	}
 }
 
@@ -172,24 +164,21 @@ static void test_spread_sums_exactly(void **state)
 static void test_spread_brussels_dst(void **state)
 {
 	/* 00:00 CEST to 04:00 CET on 2025-10-26: five hours. */
-	struct rec r = spread("Europe/Brussels", utc(2025, 10, 25, 22, 0, 0),
-			      utc(2025, 10, 26, 3, 0, 0), 1.0);
+	struct rec r =
+	    spread("Europe/Brussels", utc(2025, 10, 25, 22, 0, 0), utc(2025, 10, 26, 3, 0, 0), 1.0);
 
 	assert_int_equal(r.n, 5);
 	for (int i = 0; i < 5; i++) {
-		assert_int_equal(r.hour[i],
-				 utc(2025, 10, 25, 22, 0, 0) + i * HOUR);
+		assert_int_equal(r.hour[i], utc(2025, 10, 25, 22, 0, 0) + i * HOUR);
 		assert_float_equal(r.kwh[i], 0.2, EPS);
 	}
 	assert_true(sum(&r) == 1.0);
 
 	/* 00:00 CET to 05:00 CEST on 2025-03-30: four hours, no 02:00. */
-	r = spread("Europe/Brussels", utc(2025, 3, 29, 23, 0, 0),
-		   utc(2025, 3, 30, 3, 0, 0), 2.0);
+	r = spread("Europe/Brussels", utc(2025, 3, 29, 23, 0, 0), utc(2025, 3, 30, 3, 0, 0), 2.0);
 	assert_int_equal(r.n, 4);
 	for (int i = 0; i < 4; i++) {
-		assert_int_equal(r.hour[i],
-				 utc(2025, 3, 29, 23, 0, 0) + i * HOUR);
+		assert_int_equal(r.hour[i], utc(2025, 3, 29, 23, 0, 0) + i * HOUR);
 		assert_float_equal(r.kwh[i], 0.5, EPS);
 	}
 	assert_true(sum(&r) == 2.0);
@@ -198,8 +187,8 @@ static void test_spread_brussels_dst(void **state)
 /* Kolkata's local hours start at hh:30Z. */
 static void test_spread_kolkata(void **state)
 {
-	struct rec r = spread("Asia/Kolkata", utc(2025, 2, 8, 10, 0, 0),
-			      utc(2025, 2, 8, 12, 0, 0), 2.0);
+	struct rec r =
+	    spread("Asia/Kolkata", utc(2025, 2, 8, 10, 0, 0), utc(2025, 2, 8, 12, 0, 0), 2.0);
 
 	assert_int_equal(r.n, 3);
 	assert_int_equal(r.hour[0], utc(2025, 2, 8, 9, 30, 0));
@@ -229,23 +218,20 @@ static void test_spread_lord_howe_cut_hour(void **state)
 /* Invariant 2: intervals inside one hour, or touching its end. */
 static void test_spread_within_one_hour(void **state)
 {
-	struct rec r = spread("UTC", utc(2025, 2, 8, 10, 10, 0),
-			      utc(2025, 2, 8, 10, 20, 0), 0.7);
+	struct rec r = spread("UTC", utc(2025, 2, 8, 10, 10, 0), utc(2025, 2, 8, 10, 20, 0), 0.7);
 
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.hour[0], utc(2025, 2, 8, 10, 0, 0));
 	assert_true(r.kwh[0] == 0.7);
 
 	/* Ends exactly at 11:00: all of it is hour 10. */
-	r = spread("UTC", utc(2025, 2, 8, 10, 50, 0), utc(2025, 2, 8, 11, 0, 0),
-		   0.7);
+	r = spread("UTC", utc(2025, 2, 8, 10, 50, 0), utc(2025, 2, 8, 11, 0, 0), 0.7);
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.hour[0], utc(2025, 2, 8, 10, 0, 0));
 	assert_true(r.kwh[0] == 0.7);
 
 	/* Starts exactly at 11:00: all of it is hour 11. */
-	r = spread("UTC", utc(2025, 2, 8, 11, 0, 0), utc(2025, 2, 8, 11, 10, 0),
-		   0.7);
+	r = spread("UTC", utc(2025, 2, 8, 11, 0, 0), utc(2025, 2, 8, 11, 10, 0), 0.7);
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.hour[0], utc(2025, 2, 8, 11, 0, 0));
 	assert_true(r.kwh[0] == 0.7);
@@ -256,8 +242,7 @@ static void test_reset_then_spread(void **state)
 {
 	bool reset = false;
 	double kwh = energy_counter_delta(9876.5, 0.4, &reset);
-	struct rec r = spread("UTC", utc(2025, 2, 8, 10, 45, 0),
-			      utc(2025, 2, 8, 11, 15, 0), kwh);
+	struct rec r = spread("UTC", utc(2025, 2, 8, 10, 45, 0), utc(2025, 2, 8, 11, 15, 0), kwh);
 
 	assert_true(reset);
 	assert_int_equal(r.n, 2);

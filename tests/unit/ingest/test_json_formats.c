@@ -61,9 +61,10 @@ static void measurement_object_by_uuid(void **state)
 {
 	struct fx *f = *state;
 	char body[256];
-	snprintf(body, sizeof(body),
-		 "{\"timestamp\": 1738972800000, \"device_id\": \"%s\", \"measurement_value\": 0.1}",
-		 f->uuid);
+	snprintf(
+	    body, sizeof(body),
+	    "{\"timestamp\": 1738972800000, \"device_id\": \"%s\", \"measurement_value\": 0.1}",
+	    f->uuid);
 	assert_int_equal(parse(f, &ingest_measurements, body), 0);
 	assert_int_equal(f->b.n, 1);
 	assert_int_equal(f->b.rows[0].ts, INT64_C(1738972800000));
@@ -75,10 +76,11 @@ static void measurement_object_by_uuid(void **state)
 static void measurement_array_by_serial_and_rfc3339(void **state)
 {
 	struct fx *f = *state;
-	const char *body = "[{\"timestamp\": \"2025-02-08T00:31:00Z\", \"device_id\": \"999999999\","
-			   " \"measurement_value\": 1},"
-			   " {\"timestamp\": \"2025-02-08T01:31:00.5+01:00\", \"device_id\": 999999999,"
-			   " \"measurement_value\": 2.5}]";
+	const char *body =
+	    "[{\"timestamp\": \"2025-02-08T00:31:00Z\", \"device_id\": \"999999999\","
+	    " \"measurement_value\": 1},"
+	    " {\"timestamp\": \"2025-02-08T01:31:00.5+01:00\", \"device_id\": 999999999,"
+	    " \"measurement_value\": 2.5}]";
 	assert_int_equal(parse(f, &ingest_measurements, body), 0);
 	assert_int_equal(f->b.n, 2);
 	assert_int_equal(f->b.rows[0].ts, INT64_C(1738974660000));
@@ -106,20 +108,28 @@ static void measurement_rejects_each_bad_input(void **state)
 		const char *body, *code, *field;
 	} cases[] = {
 		/* jansson refuses an infinite number while parsing ("real number overflow"). */
-		{ "{\"timestamp\": 1738972800000, \"device_id\": \"999999999\", \"measurement_value\": 1e999}",
+		{ "{\"timestamp\": 1738972800000, \"device_id\": \"999999999\", "
+		  "\"measurement_value\": 1e999}",
 		  "parse_error", "" },
-		{ "{\"timestamp\": 1738972800000, \"device_id\": \"999999999\", \"measurement_value\": \"1\"}",
+		{ "{\"timestamp\": 1738972800000, \"device_id\": \"999999999\", "
+		  "\"measurement_value\": \"1\"}",
 		  "invalid_value", "measurement_value" },
-		{ "{\"timestamp\": 946684799999, \"device_id\": \"999999999\", \"measurement_value\": 1}",
+		{ "{\"timestamp\": 946684799999, \"device_id\": \"999999999\", "
+		  "\"measurement_value\": 1}",
 		  "invalid_timestamp", "timestamp" },
-		{ "{\"timestamp\": 1739086400001, \"device_id\": \"999999999\", \"measurement_value\": 1}",
+		{ "{\"timestamp\": 1739086400001, \"device_id\": \"999999999\", "
+		  "\"measurement_value\": 1}",
 		  "invalid_timestamp", "timestamp" },
-		{ "{\"timestamp\": \"yesterday\", \"device_id\": \"999999999\", \"measurement_value\": 1}",
+		{ "{\"timestamp\": \"yesterday\", \"device_id\": \"999999999\", "
+		  "\"measurement_value\": 1}",
 		  "invalid_value", "timestamp" },
-		{ "{\"device_id\": \"999999999\", \"measurement_value\": 1}", "missing_field", "timestamp" },
-		{ "{\"timestamp\": 1738972800000, \"device_id\": \"nope\", \"measurement_value\": 1}",
+		{ "{\"device_id\": \"999999999\", \"measurement_value\": 1}", "missing_field",
+		  "timestamp" },
+		{ "{\"timestamp\": 1738972800000, \"device_id\": \"nope\", \"measurement_value\": "
+		  "1}",
 		  "unknown_device", "device_id" },
-		{ "{\"timestamp\": 1738972800000, \"device_id\": \"999999999\", \"measurment_value\": 1}",
+		{ "{\"timestamp\": 1738972800000, \"device_id\": \"999999999\", "
+		  "\"measurment_value\": 1}",
 		  "unknown_field", "measurment_value" },
 		{ "{\"timestamp\": 1, \"timestamp\": 2}", "parse_error", "" },
 		{ "[1, 2]", "invalid_body", "" },
@@ -166,11 +176,12 @@ static void meter_packet_forms(void **state)
 			       "{\"id\": 999999999, \"timestamp\": \"2025-02-08T00:31:00Z\","
 			       " \"reading_kWh\": 5.5}"),
 			 0);
-	assert_int_equal(parse(f, &ingest_meter,
-			       "{\"readings\": [{\"id\": 999999999, \"timestamp\": \"2025-02-08T01:01:00Z\","
-			       " \"reading_kWh\": 4.5}, {\"id\": \"999999999\", \"timestamp\":"
-			       " \"2025-02-08T01:31:00Z\", \"reading_kWh\": 0}]}"),
-			 0);
+	assert_int_equal(
+	    parse(f, &ingest_meter,
+		  "{\"readings\": [{\"id\": 999999999, \"timestamp\": \"2025-02-08T01:01:00Z\","
+		  " \"reading_kWh\": 4.5}, {\"id\": \"999999999\", \"timestamp\":"
+		  " \"2025-02-08T01:31:00Z\", \"reading_kWh\": 0}]}"),
+	    0);
 	assert_int_equal(parse(f, &ingest_meter,
 			       "[{\"id\": 999999999, \"timestamp\": \"2025-02-08T02:01:00Z\","
 			       " \"reading_kWh\": 1}]"),
@@ -185,11 +196,12 @@ static void meter_packet_forms(void **state)
 static void meter_errors_use_its_field_names(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(parse(f, &ingest_meter,
-			       "{\"readings\": [{\"id\": 999999999, \"timestamp\": \"2025-02-08T00:31:00Z\","
-			       " \"reading_kWh\": 1}, {\"id\": 123, \"timestamp\": \"2025-02-08T00:31:00Z\","
-			       " \"reading_kWh\": 1}]}"),
-			 KW_EINVAL);
+	assert_int_equal(
+	    parse(f, &ingest_meter,
+		  "{\"readings\": [{\"id\": 999999999, \"timestamp\": \"2025-02-08T00:31:00Z\","
+		  " \"reading_kWh\": 1}, {\"id\": 123, \"timestamp\": \"2025-02-08T00:31:00Z\","
+		  " \"reading_kWh\": 1}]}"),
+	    KW_EINVAL);
 	assert_string_equal(f->err.code, "unknown_device");
 	assert_string_equal(f->err.field, "id");
 	assert_int_equal(f->err.index, 1);
@@ -208,11 +220,16 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(measurement_object_by_uuid, setup, teardown),
-		cmocka_unit_test_setup_teardown(measurement_array_by_serial_and_rfc3339, setup, teardown),
-		cmocka_unit_test_setup_teardown(measurement_errors_name_field_and_index, setup, teardown),
-		cmocka_unit_test_setup_teardown(measurement_rejects_each_bad_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(unknown_device_is_created_when_allowed, setup, teardown),
-		cmocka_unit_test_setup_teardown(device_token_may_write_only_its_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(measurement_array_by_serial_and_rfc3339, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(measurement_errors_name_field_and_index, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(measurement_rejects_each_bad_input, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(unknown_device_is_created_when_allowed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(device_token_may_write_only_its_device, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(meter_packet_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(meter_errors_use_its_field_names, setup, teardown),
 	};

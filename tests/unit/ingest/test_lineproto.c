@@ -21,10 +21,10 @@
 #include "core/err.h"
 #include "ingest/lineproto.h"
 
-#define MAXP 8   /* points kept per test */
-#define MAXT 8   /* tags kept per point */
-#define MAXF 8   /* fields kept per point */
-#define STR 256  /* bytes kept per string */
+#define MAXP 8	 /* points kept per test */
+#define MAXT 8	 /* tags kept per point */
+#define MAXF 8	 /* fields kept per point */
+#define STR  256 /* bytes kept per string */
 
 struct got_field {
 	char key[STR];
@@ -49,7 +49,7 @@ struct got_point {
 };
 
 struct got {
-	int n;       /* callbacks run */
+	int n;	     /* callbacks run */
 	int stop_at; /* return stop_rc from this callback (1-based), 0: never */
 	int stop_rc;
 	size_t last_slen; /* strlen of the last point's first string field */
@@ -260,7 +260,7 @@ static void test_backslash_before_other_chars_kept(void **state)
 	assert_string_equal(G.p[0].f[0].key, "f\\x");
 	/* A backslash at the very end of a name is kept too. */
 	assert_int_equal(parse("m,t=x\\"), KW_EPARSE); /* no fields */
-	assert_int_equal(parse("m f\\=1"), KW_EPARSE);  /* '=' escaped away */
+	assert_int_equal(parse("m f\\=1"), KW_EPARSE); /* '=' escaped away */
 	assert_string_equal(E.field, "field key");
 }
 
@@ -290,12 +290,19 @@ static char *escape(char *dst, const char *src, const char *special)
 static void test_escape_round_trip(void **state)
 {
 	static const char *const names[] = {
-		"plain", "with space", "comma,here", "eq=sign", "back\\slash",
-		"mix \\, =\\=", "\303\274nic\303\270de \342\202\254", "\"quoted\"",
+		"plain",
+		"with space",
+		"comma,here",
+		"eq=sign",
+		"back\\slash",
+		"mix \\, =\\=",
+		"\303\274nic\303\270de \342\202\254",
+		"\"quoted\"",
 	};
 	static const char *const strings[] = {
-		"", "a\"b", "back\\slash", "trailing\\", "multi\nline",
-		"comma, space= eq", "\\\"", "#not a comment",
+		"",	      "a\"b",		"back\\slash",
+		"trailing\\", "multi\nline",	"comma, space= eq",
+		"\\\"",	      "#not a comment",
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -303,8 +310,8 @@ static void test_escape_round_trip(void **state)
 		const struct got_point *p;
 
 		snprintf(line, sizeof(line), "%s,%s=%s %s=\"%s\",n=%zui 5\n",
-			 escape(m, names[i], ", "), escape(k, names[i], ",= "),
-			 k, k, escape(s, strings[i], "\"\\"), i);
+			 escape(m, names[i], ", "), escape(k, names[i], ",= "), k, k,
+			 escape(s, strings[i], "\"\\"), i);
 		assert_int_equal(parse(line), 0);
 		assert_int_equal(G.n, 1);
 		p = &G.p[0];
@@ -325,10 +332,9 @@ static void test_boolean_spellings(void **state)
 		const char *text;
 		bool v;
 	} cases[] = {
-		{ "t", true },	    { "T", true },	{ "true", true },
-		{ "True", true },   { "TRUE", true },	{ "f", false },
-		{ "F", false },	    { "false", false }, { "False", false },
-		{ "FALSE", false },
+		{ "t", true },	    { "T", true },	{ "true", true }, { "True", true },
+		{ "TRUE", true },   { "f", false },	{ "F", false },	  { "false", false },
+		{ "False", false }, { "FALSE", false },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -401,10 +407,11 @@ static void test_float_forms(void **state)
 		const char *text;
 		double v;
 	} cases[] = {
-		{ "1", 1.0 },	     { "1.", 1.0 },	   { ".5", 0.5 },
-		{ "-.5", -0.5 },     { "-1.5e-3", -1.5e-3 }, { "1E5", 1e5 },
-		{ "2e+3", 2e3 },     { "0", 0.0 },	   { "-0", -0.0 },
-		{ "1.7976931348623157e308", 1.7976931348623157e308 },
+		{ "1", 1.0 },		{ "1.", 1.0 },
+		{ ".5", 0.5 },		{ "-.5", -0.5 },
+		{ "-1.5e-3", -1.5e-3 }, { "1E5", 1e5 },
+		{ "2e+3", 2e3 },	{ "0", 0.0 },
+		{ "-0", -0.0 },		{ "1.7976931348623157e308", 1.7976931348623157e308 },
 		{ "1e-400", 0.0 }, /* underflow rounds to zero, as strconv does */
 	};
 
@@ -421,9 +428,10 @@ static void test_float_forms(void **state)
 
 static void test_float_invalid(void **state)
 {
-	static const char *const bad[] = { "1.2.3", "1e",    "1e+", "--1", "1ee5",
-					   ".",	    "-",     "-.",  "0x10", "1_000",
-					   "1e5.5", ".e5",   "1e5e", "12x" };
+	static const char *const bad[] = {
+		"1.2.3", "1e",	 "1e+",	  "--1",   "1ee5", ".",	   "-",
+		"-.",	 "0x10", "1_000", "1e5.5", ".e5",  "1e5e", "12x"
+	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char line[64], msg[128];
@@ -446,8 +454,8 @@ static void test_float_out_of_range(void **state)
 
 static void test_nan_inf_rejected(void **state)
 {
-	static const char *const bad[] = { "nan", "NaN", "inf", "-inf", "Inf",
-					   "infinity", "+Infinity", "-nan" };
+	static const char *const bad[] = { "nan", "NaN",      "inf",	   "-inf",
+					   "Inf", "infinity", "+Infinity", "-nan" };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char line[64];
@@ -644,7 +652,8 @@ static void test_tag_missing_key_or_equals(void **state)
 static void test_tag_unescaped_equals(void **state)
 {
 	expect_error("m,t=a=b v=1", 1, 6, "tag");
-	assert_string_equal(E.message, "invalid value for tag 't': unescaped '=' (write it as \\=)");
+	assert_string_equal(E.message,
+			    "invalid value for tag 't': unescaped '=' (write it as \\=)");
 	assert_int_equal(parse("m,t=a\\=b v=1"), 0);
 	assert_string_equal(G.p[0].tv[0], "a=b");
 }
@@ -692,8 +701,8 @@ static void test_input_not_nul_terminated(void **state)
 {
 	/* Inputs that end where a scanner would look one byte ahead. */
 	static const char *const cases[] = {
-		"m,t=a\\", "m v=\"a\\", "m v=\"", "m v=-", "m v=1 -", "m\\", "m v=t",
-		"m v=1 1\r", "m v\\", "m v=1i", "m v=1u", "m v=1.", "\\",
+		"m,t=a\\",   "m v=\"a\\", "m v=\"", "m v=-",  "m v=1 -", "m\\", "m v=t",
+		"m v=1 1\r", "m v\\",	  "m v=1i", "m v=1u", "m v=1.",	 "\\",
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -844,7 +853,8 @@ static void test_long_value_in_error_is_truncated(void **state)
 	line[202] = '=';
 	memset(line + 203, '9', 500);
 	memcpy(line + 703, "x", 2);
-	expect_error(line, 1, 204, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...");
+	expect_error(line, 1, 204,
+		     "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...");
 	assert_int_equal(strlen(E.field), sizeof(E.field) - 1); /* 60 'k' + "..." */
 	mlen = strlen(E.message);
 	assert_true(mlen < sizeof(E.message) - 1);

@@ -17,16 +17,16 @@
 #include "core/tz.h"
 #include "tests/unit/support/teststore.h"
 
-#define H (INT64_C(3600000))
-#define M (INT64_C(60000))
+#define H  (INT64_C(3600000))
+#define M  (INT64_C(60000))
 #define T0 INT64_C(1738972800000) /* 2025-02-08T00:00:00Z */
 
 /* cmocka 1.1.5 (Debian 12) has no assert_double_equal. */
-#define assert_near(a, b)                                                              \
-	do {                                                                           \
-		double a_ = (a), b_ = (b);                                             \
-		if (fabs(a_ - b_) > 1e-9)                                              \
-			fail_msg("%s = %.12g, expected %.12g", #a, a_, b_);            \
+#define assert_near(a, b)                                                   \
+	do {                                                                \
+		double a_ = (a), b_ = (b);                                  \
+		if (fabs(a_ - b_) > 1e-9)                                   \
+			fail_msg("%s = %.12g, expected %.12g", #a, a_, b_); \
 	} while (0)
 
 static int setup(void **state)
@@ -49,7 +49,8 @@ static void hours(struct teststore *t, int64_t dev, double kwh[24], bool has[24]
 {
 	struct query_bucket *b;
 	size_t n;
-	assert_int_equal(teststore_consumption(t, dev, "UTC", STEP_HOUR, T0, T0 + 24 * H, &b, &n), 0);
+	assert_int_equal(teststore_consumption(t, dev, "UTC", STEP_HOUR, T0, T0 + 24 * H, &b, &n),
+			 0);
 	assert_int_equal(n, 24);
 	for (size_t i = 0; i < n; i++) {
 		kwh[i] = b[i].kwh;
@@ -65,9 +66,9 @@ static void interval_hour_is_t_minus_1ms(void **state)
 	double kwh[24];
 	bool has[24];
 
-	assert_int_equal(teststore_put(t, d, T0 + 31 * M, 5.5), 0);    /* 00:31 -> hour 00 */
-	assert_int_equal(teststore_put(t, d, T0 + H, 1.25), 0);        /* 01:00:00 -> hour 00 */
-	assert_int_equal(teststore_put(t, d, T0 + H + 1, 2.0), 0);     /* 01:00:00.001 -> 01 */
+	assert_int_equal(teststore_put(t, d, T0 + 31 * M, 5.5), 0); /* 00:31 -> hour 00 */
+	assert_int_equal(teststore_put(t, d, T0 + H, 1.25), 0);	    /* 01:00:00 -> hour 00 */
+	assert_int_equal(teststore_put(t, d, T0 + H + 1, 2.0), 0);  /* 01:00:00.001 -> 01 */
 	hours(t, d, kwh, has);
 	assert_near(kwh[0], 6.75);
 	assert_near(kwh[1], 2.0);
@@ -82,7 +83,7 @@ static void counter_spreads_in_proportion(void **state)
 	double kwh[24];
 	bool has[24];
 
-	assert_int_equal(teststore_put(t, d, T0, 100), 0);          /* baseline: no energy */
+	assert_int_equal(teststore_put(t, d, T0, 100), 0);	    /* baseline: no energy */
 	assert_int_equal(teststore_put(t, d, T0 + 50 * M, 105), 0); /* 5 in hour 00 */
 	assert_int_equal(teststore_put(t, d, T0 + 80 * M, 108), 0); /* 3 over 00:50-01:20 */
 	hours(t, d, kwh, has);
@@ -194,9 +195,9 @@ static void duplicates_and_conflicts(void **state)
 
 	store_batch_init(&b);
 	store_batch_add(&b, &r);
-	store_batch_add(&b, &r);                 /* same key, same value */
+	store_batch_add(&b, &r); /* same key, same value */
 	r.value = 9;
-	store_batch_add(&b, &r);                 /* same key, other value */
+	store_batch_add(&b, &r); /* same key, other value */
 	assert_int_equal(teststore_commit(t, &b), 0);
 	assert_int_equal(b.accepted, 1);
 	assert_int_equal(b.duplicates, 1);
@@ -240,7 +241,8 @@ static void dst_days_have_23_and_25_hours(void **state)
 	for (int64_t ts = from + H; ts <= to; ts += H)
 		assert_int_equal(teststore_put(t, d, ts, 1), 0);
 	assert_int_equal(teststore_consumption(t, d, "Europe/Brussels", STEP_HOUR, from,
-					       tz_day_next(bxl, from), &b, &n), 0);
+					       tz_day_next(bxl, from), &b, &n),
+			 0);
 	assert_int_equal(n, 23);
 	free(b);
 	assert_int_equal(teststore_consumption(t, d, "Europe/Brussels", STEP_DAY, from, to, &b, &n),
@@ -267,10 +269,10 @@ static void other_zone_grid_is_computed_from_raw(void **state)
 	}
 	/* Kolkata hours begin at hh:30 UTC: the UTC device's stored hours do
 	 * not fit, so its answer comes from raw readings, and must be equal. */
-	assert_int_equal(teststore_consumption(t, utc, "Asia/Kolkata", STEP_HOUR, T0, T0 + 6 * H,
-					       &a, &na), 0);
-	assert_int_equal(teststore_consumption(t, kol, "Asia/Kolkata", STEP_HOUR, T0, T0 + 6 * H,
-					       &b, &nb), 0);
+	assert_int_equal(
+	    teststore_consumption(t, utc, "Asia/Kolkata", STEP_HOUR, T0, T0 + 6 * H, &a, &na), 0);
+	assert_int_equal(
+	    teststore_consumption(t, kol, "Asia/Kolkata", STEP_HOUR, T0, T0 + 6 * H, &b, &nb), 0);
 	assert_int_equal(na, nb);
 	assert_int_equal(na, 7); /* 23:30Z the day before .. 05:30Z */
 	for (size_t i = 0; i < na; i++) {
@@ -301,12 +303,14 @@ static void open_hours_survive_a_restart(void **state)
 	}
 	for (int k = 0; k < 2; k++)
 		assert_int_equal(teststore_consumption(t, devs[k], "UTC", STEP_HOUR, T0 - H,
-						       T0 + 12 * H, &before[k], &nb[k]), 0);
+						       T0 + 12 * H, &before[k], &nb[k]),
+				 0);
 	teststore_reopen(t);
 	for (int k = 0; k < 2; k++) {
 		double total = 0;
 		assert_int_equal(teststore_consumption(t, devs[k], "UTC", STEP_HOUR, T0 - H,
-						       T0 + 12 * H, &after[k], &na[k]), 0);
+						       T0 + 12 * H, &after[k], &na[k]),
+				 0);
 		assert_int_equal(na[k], nb[k]);
 		for (size_t i = 0; i < na[k]; i++) {
 			assert_int_equal(after[k][i].has, before[k][i].has);
@@ -324,16 +328,19 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(interval_hour_is_t_minus_1ms, setup, teardown),
 		cmocka_unit_test_setup_teardown(counter_spreads_in_proportion, setup, teardown),
-		cmocka_unit_test_setup_teardown(late_counter_reading_splits_its_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(late_counter_reading_days_late, setup, teardown),
-		cmocka_unit_test_setup_teardown(counter_reset_counts_from_zero_and_is_flagged, setup,
+		cmocka_unit_test_setup_teardown(late_counter_reading_splits_its_segment, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(late_reading_recomputes_next_reset_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(late_counter_reading_days_late, setup, teardown),
+		cmocka_unit_test_setup_teardown(counter_reset_counts_from_zero_and_is_flagged,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(late_reading_recomputes_next_reset_flag, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(late_reading_before_the_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(duplicates_and_conflicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_is_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(dst_days_have_23_and_25_hours, setup, teardown),
-		cmocka_unit_test_setup_teardown(other_zone_grid_is_computed_from_raw, setup, teardown),
+		cmocka_unit_test_setup_teardown(other_zone_grid_is_computed_from_raw, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(open_hours_survive_a_restart, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -132,9 +132,8 @@ static int cons_read(struct store_conn *c, void *ud)
 	return rc;
 }
 
-int teststore_consumption(struct teststore *t, int64_t device, const char *tz,
-			  enum query_step step, int64_t from, int64_t to,
-			  struct query_bucket **out, size_t *n)
+int teststore_consumption(struct teststore *t, int64_t device, const char *tz, enum query_step step,
+			  int64_t from, int64_t to, struct query_bucket **out, size_t *n)
 {
 	struct cons q = { { 0 }, device, tz_get(tz), step, from, to, NULL, 0, t->s };
 	int rc;
@@ -159,8 +158,8 @@ static void one_flag(void *ud, int64_t ts, uint32_t ch, double v, int flags)
 static int flags_read(struct store_conn *c, void *ud)
 {
 	struct flags_q *q = ud;
-	return store_readings(c, q->device, STORE_CHANNEL_ENERGY, q->ts, q->ts + 1, q->ts - 1, 0,
-			      1, one_flag, q);
+	return store_readings(c, q->device, STORE_CHANNEL_ENERGY, q->ts, q->ts + 1, q->ts - 1, 0, 1,
+			      one_flag, q);
 }
 
 int teststore_flags(struct teststore *t, int64_t device, int64_t ts)

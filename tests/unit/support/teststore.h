@@ -29,9 +29,8 @@ int teststore_commit(struct teststore *t, struct store_batch *b);
 /* Adds one energy reading (ts in ms) and commits it at once. */
 int teststore_put(struct teststore *t, int64_t device, int64_t ts, double v);
 /* Consumption of a device in buckets; caller frees *out. */
-int teststore_consumption(struct teststore *t, int64_t device, const char *tz,
-			  enum query_step step, int64_t from, int64_t to,
-			  struct query_bucket **out, size_t *n);
+int teststore_consumption(struct teststore *t, int64_t device, const char *tz, enum query_step step,
+			  int64_t from, int64_t to, struct query_bucket **out, size_t *n);
 /* The flags of a stored energy reading (-1 when absent). */
 int teststore_flags(struct teststore *t, int64_t device, int64_t ts);
 
