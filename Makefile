@@ -30,8 +30,11 @@ test: deps
 bench: build
 	bench/run
 
-install: build
-	cmake --install build-release --prefix $(PREFIX)
+# The prefix is also written into the systemd unit, so configure with it.
+install: deps
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build build-release -j$(JOBS)
+	cmake --install build-release
 
 clean:
 	rm -rf build build-release build-test
