@@ -325,7 +325,8 @@ static int sq_open(const struct store_options *o, bool writer, struct store_conn
 	sqlite3_busy_timeout(q->db, 5000);
 	snprintf(pragmas, sizeof(pragmas),
 		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-		 " PRAGMA cache_size = -%lld; PRAGMA foreign_keys = OFF;%s",
+		 " PRAGMA cache_size = -%lld; PRAGMA foreign_keys = OFF;"
+		 " PRAGMA mmap_size = 2147418112;%s",
 		 (long long)o->cache_mib * 1024, writer ? "" : " PRAGMA query_only = 1;");
 	if (exec_sql(q, pragmas) != 0) {
 		snprintf(err, errlen, "cannot configure database '%s': %s", q->path,
