@@ -53,8 +53,9 @@
 #include "store/store.h"
 #include "core/banned.h"
 
-#define TOKEN_TTL_MS 5000 /* a revoked token keeps working at most this long */
-#define MAX_STATUS   600
+#define TOKEN_TTL_MS	5000 /* a revoked token keeps working at most this long */
+#define TOKEN_CACHE_MAX 4096 /* known tokens cached; past it the cache starts over */
+#define MAX_STATUS	600
 
 struct token_entry {
 	unsigned char hash[32];
@@ -260,12 +261,18 @@ static struct token_entry *token_cached(struct http_server *s, const unsigned ch
 	return e;
 }
 
+/* Only tokens that exist are cached (a stream of made-up tokens must not
+ * grow memory), and the cache is bounded. */
 static struct token_entry *token_slot(struct http_server *s, const unsigned char *hash)
 {
 	struct token_entry *e = token_cached(s, hash);
 	uint64_t k;
 	if (e)
 		return e;
+	if (s->ntok >= TOKEN_CACHE_MAX) {
+		hmap_clear(&s->tokens);
+		s->ntok = 0;
+	}
 	memcpy(&k, hash, sizeof(k));
 	xgrow((void **)&s->tok, &s->tokcap, s->ntok + 1, sizeof(*s->tok));
 	e = &s->tok[s->ntok];
@@ -338,13 +345,16 @@ static void token_done(void *ud, int rc)
 {
 	struct token_job *j = ud;
 	struct http_conn_state *st = j->st;
-	struct token_entry *e = token_slot(st->srv, j->hash);
+	struct principal who = j->found ? principal_of(st->srv, &j->tok) : (struct principal){ 0 };
 
-	e->who = j->found ? principal_of(st->srv, &j->tok) : (struct principal){ 0 };
-	e->expires = mono_ms() + TOKEN_TTL_MS;
-	if (e->who.kind != PRINCIPAL_NONE)
-		touch(st->srv, e->who.token_id);
-	st->req.who = e->who;
+	if (j->found) {
+		struct token_entry *e = token_slot(st->srv, j->hash);
+		e->who = who;
+		e->expires = mono_ms() + TOKEN_TTL_MS;
+		if (who.kind != PRINCIPAL_NONE)
+			touch(st->srv, who.token_id);
+	}
+	st->req.who = who;
 	free(j);
 	run_handler(st);
 }
