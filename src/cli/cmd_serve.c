@@ -81,6 +81,8 @@ static void begin_shutdown(struct daemon *d, const char *why)
 		log_warn("main", "second %s: exiting at once", why);
 		_exit(1);
 	}
+	if (!d->http)
+		return; /* start-up failed; the loop is already winding down */
 	d->stopping = true;
 	log_info("main", "%s: shutting down", why);
 	uv_timer_start(&d->hard_stop, on_hard_stop, HARD_STOP_MS, 0);
@@ -169,8 +171,8 @@ static int start(struct daemon *d)
 	}
 	if (http_server_start(&d->loop, &d->cfg, d->store, &d->http, &port, err, sizeof(err))) {
 		log_error("main", "%s", err);
-		store_close(d->store, NULL, NULL);
-		uv_run(&d->loop, UV_RUN_DEFAULT);
+		store_close(d->store, NULL, NULL); /* finishes when the caller runs the loop */
+		d->store = NULL;
 		return 1;
 	}
 	char extra[300];

@@ -22,9 +22,10 @@ static int check_listen(const char *v, char *why, size_t n)
 		snprintf(why, n, "expected HOST:PORT");
 		return -1;
 	}
+	long port = 0;
 	for (const char *p = colon + 1; *p; p++) {
-		if (*p < '0' || *p > '9') {
-			snprintf(why, n, "port must be a number");
+		if (*p < '0' || *p > '9' || (port = port * 10 + (*p - '0')) > 65535) {
+			snprintf(why, n, "port must be a number from 0 to 65535");
 			return -1;
 		}
 	}
