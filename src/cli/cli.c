@@ -62,6 +62,7 @@ int cli_load_config(struct config *cfg, const char *config_path)
 	if ((config_path && config_load_file(cfg, config_path, err) != 0) ||
 	    config_load_env(cfg, err) != 0) {
 		fprintf(stderr, "kilowatt: %s\n", err);
+		config_release(cfg);
 		return 1;
 	}
 	if (log_level_parse(cfg->log_level, &lvl) == 0)

@@ -21,7 +21,7 @@ int cmd_version(int argc, char **argv);
 /*
  * Fills cfg from the layers below the command line: defaults, then the file
  * (when config_path is not NULL), then KILOWATT_* variables.  Prints the
- * error and returns non-zero on failure.
+ * error and returns non-zero on failure, with cfg released.
  */
 int cli_load_config(struct config *cfg, const char *config_path);
 

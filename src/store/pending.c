@@ -46,19 +46,41 @@ void pending_add(struct pending *p, const struct pending_entry *x)
 	p->e[*i].readings += x->readings;
 }
 
-void pending_close(struct pending *p, int64_t watermark)
+/* Keeps the entries for which drop() is false; rebuilds the index. */
+static void compact(struct pending *p, bool (*drop)(const struct pending_entry *, int64_t),
+		    int64_t arg)
 {
 	size_t k = 0;
 	hmap_clear(&p->idx);
 	for (size_t i = 0; i < p->n; i++) {
-		if (p->e[i].hour_end <= watermark)
+		if (drop(&p->e[i], arg))
 			continue;
 		p->e[k] = p->e[i];
 		hmap_put(&p->idx, pending_key(p->e[k].device, p->e[k].hour), k);
 		k++;
 	}
 	p->n = k;
+}
+
+static bool closed_by(const struct pending_entry *e, int64_t watermark)
+{
+	return e->hour_end <= watermark;
+}
+
+static bool of_device(const struct pending_entry *e, int64_t device)
+{
+	return e->device == device;
+}
+
+void pending_close(struct pending *p, int64_t watermark)
+{
+	compact(p, closed_by, watermark);
 	p->watermark = watermark;
+}
+
+void pending_drop_device(struct pending *p, int64_t device)
+{
+	compact(p, of_device, device);
 }
 
 const struct pending_entry *pending_get(const struct pending *p, int64_t device, int64_t hour)

@@ -12,8 +12,10 @@
  *  1. The writer adds a batch's open-hour totals here only after its COMMIT,
  *     and before the batch is acknowledged.
  *  2. Closing writes the closed entries and the new watermark in one
- *     transaction; only after its COMMIT does the writer, under the mutex,
- *     advance watermark and drop those entries.
+ *     transaction, and COMMITs it while holding the mutex, then advances
+ *     the watermark and drops those entries before releasing it.  (Taking
+ *     the mutex only after COMMIT is not enough: a reader could pin a
+ *     snapshot whose daily rows already hold hours still listed here.)
  *  3. A reader, under the mutex, reads the watermark, pins its database
  *     snapshot and copies the open-hour values it needs.  It then reads the
  *     tables only for hours ending at or before that watermark.
@@ -58,6 +60,8 @@ uint64_t pending_key(int64_t device, int64_t hour);
 void pending_add(struct pending *p, const struct pending_entry *x);
 /* [writer, under mu] Drops every entry with hour_end <= watermark and sets it. */
 void pending_close(struct pending *p, int64_t watermark);
+/* [writer, under mu] Drops every entry of a deleted device. */
+void pending_drop_device(struct pending *p, int64_t device);
 /* [holder of mu, or the writer] The entry of (device, hour), or NULL. */
 const struct pending_entry *pending_get(const struct pending *p, int64_t device, int64_t hour);
 

@@ -200,7 +200,8 @@ static int flush(struct rollup *r, const struct devcache *dc)
 	int64_t watermark = r->p->watermark; /* only this thread changes it */
 	int rc = 0;
 
-	qsort(r->agg, r->nagg, sizeof(*r->agg), cmp_agg);
+	if (r->nagg)
+		qsort(r->agg, r->nagg, sizeof(*r->agg), cmp_agg);
 	for (size_t i = 0; i < r->nagg && rc == 0; i++) {
 		const struct agg *a = &r->agg[i];
 		int64_t end = tz_hour_next(a->tz, a->hour);
@@ -416,10 +417,11 @@ int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t w)
 	return rc;
 }
 
-void rollup_closed(struct rollup *r, int64_t watermark)
+void rollup_device_gone(struct rollup *r, int64_t device)
 {
+	forget_counters(r);
 	pthread_mutex_lock(&r->p->mu);
-	pending_close(r->p, watermark);
+	pending_drop_device(r->p, device);
 	pthread_mutex_unlock(&r->p->mu);
 }
 

@@ -44,10 +44,14 @@ void rollup_forget(struct rollup *r);
  * Closing: rollup_close_target() tells whether hours are due (the newest
  * reading has moved CLOSE_LAG past them) and the new watermark;
  * rollup_close_write() writes their totals and the watermark inside the
- * caller's transaction; after COMMIT, rollup_closed() publishes it.
+ * caller's transaction; the caller commits and publishes with
+ * pending_close() under the pending mutex (pending.h, rule 2).
  */
 bool rollup_close_target(const struct rollup *r, int64_t now, int64_t *watermark);
 int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t watermark);
-void rollup_closed(struct rollup *r, int64_t watermark);
+
+/* A device was deleted (after COMMIT): forget its cached counter state and
+ * its open hours. */
+void rollup_device_gone(struct rollup *r, int64_t device);
 
 #endif

@@ -69,6 +69,24 @@ static const char *const migrations[] = {
 	"  last_used_at INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0);",
 	/* 2: the rollup watermark (src/store/pending.h). */
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+	/* 3: device ids are never reused (AUTOINCREMENT): a deleted device's
+	 * id must not carry its tokens, caches or readings over to a new one. */
+	"CREATE TABLE device_new("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  uuid TEXT NOT NULL UNIQUE,"
+	"  serial TEXT UNIQUE,"
+	"  name TEXT NOT NULL,"
+	"  description TEXT NOT NULL DEFAULT '',"
+	"  address TEXT NOT NULL DEFAULT '',"
+	"  region TEXT NOT NULL DEFAULT '',"
+	"  timezone TEXT NOT NULL,"
+	"  max_hourly_kwh REAL,"
+	"  reading_type INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  claim_code TEXT);"
+	"INSERT INTO device_new SELECT * FROM device;"
+	"DROP TABLE device;"
+	"ALTER TABLE device_new RENAME TO device;",
 };
 
 enum {

@@ -100,6 +100,8 @@ struct store {
 
 	struct undo *undo; /* writer only */
 	size_t nundo, undocap;
+	int64_t *gone; /* devices deleted by the running transaction */
+	size_t ngone, gonecap;
 
 	pthread_mutex_t smu; /* guards stats */
 	struct store_stats stats;
@@ -314,6 +316,8 @@ int store_device_delete(struct store_conn *c, int64_t id)
 		return rc;
 	old = devcache_take(&s->dc, id);
 	undo_push(s, UNDO_RESTORE, id, old);
+	xgrow((void **)&s->gone, &s->gonecap, s->ngone + 1, sizeof(*s->gone));
+	s->gone[s->ngone++] = id;
 	return 0;
 }
 
@@ -418,7 +422,7 @@ struct pending *store_conn_pending(struct store_conn *c)
 
 static int run_job(struct store *s, struct job *j)
 {
-	size_t mark = s->nundo, rmark = rollup_mark(s->rollup);
+	size_t mark = s->nundo, rmark = rollup_mark(s->rollup), gmark = s->ngone;
 	int rc = s->ops->savepoint(s->wconn);
 
 	if (rc)
@@ -435,6 +439,7 @@ static int run_job(struct store *s, struct job *j)
 		s->ops->rollback_to(s->wconn);
 		undo_to(s, mark);
 		rollup_abort(s->rollup, rmark);
+		s->ngone = gmark;
 		return rc;
 	}
 	return s->ops->release(s->wconn);
@@ -483,14 +488,19 @@ static void close_hours(struct store *s)
 	rc = s->ops->begin(s->wconn);
 	if (rc == 0)
 		rc = rollup_close_write(s->rollup, s->wconn, w);
+	/* COMMIT and publication happen under the pending mutex: a reader
+	 * pinning its snapshot in between would see the closed hours in the
+	 * daily table and still in pending (pending.h, rule 2). */
+	pthread_mutex_lock(&s->pending.mu);
 	if (rc == 0)
 		rc = s->ops->commit(s->wconn);
+	if (rc == 0)
+		pending_close(&s->pending, w);
+	pthread_mutex_unlock(&s->pending.mu);
 	if (rc) {
 		s->ops->rollback(s->wconn);
 		log_error("store", "cannot close hours up to %lld: %s", (long long)w,
 			  kw_strerror(rc));
-	} else {
-		rollup_closed(s->rollup, w);
 	}
 	s->ops->idle(s->wconn);
 }
@@ -508,8 +518,12 @@ static void commit_group(struct store *s, struct job *jobs, size_t rows)
 		j->rc = rc ? rc : run_job(s, j);
 	if (rc == 0)
 		rc = s->ops->commit(s->wconn);
-	if (rc == 0)
+	if (rc == 0) {
 		rollup_commit(s->rollup); /* before any job is acknowledged */
+		for (size_t i = 0; i < s->ngone; i++)
+			rollup_device_gone(s->rollup, s->gone[i]);
+	}
+	s->ngone = 0;
 	if (rc) {
 		s->ops->rollback(s->wconn);
 		undo_to(s, 0);
@@ -877,6 +891,7 @@ static void on_async_closed(uv_handle_t *h)
 	pthread_mutex_destroy(&s->cmu);
 	pthread_mutex_destroy(&s->smu);
 	free(s->undo);
+	free(s->gone);
 	free(s->rconn);
 	free(s->readers);
 	free(s->default_tz);
