@@ -24,25 +24,21 @@ def test_restart_keeps_everything(kw):
         content_type="text/plain", token=ing)
     assert r.status == 204
     q = "from=2025-01-05&to=2025-01-07"
-    before = {
-        "devices": kw.get("/api/v1/devices").json(),
-        "iv": kw.readings("iv", "2025-01-05", "2025-01-08"),
-        "ct": kw.readings("ct", "2025-01-05", "2025-01-08"),
-        "iv_h": kw.consumption("iv", q + "&step=hour"),
-        "ct_h": kw.consumption("ct", q + "&step=hour"),
-        "ct_d": kw.consumption("ct", q + "&step=day&tz=Asia/Kolkata"),
-        "reg": kw.get(f"/api/v1/regions/consumption?{q}").json(),
-    }
+
+    def snapshot():
+        return {
+            "devices": kw.get("/api/v1/devices").json(),
+            "iv": kw.readings("iv", "2025-01-05", "2025-01-08"),
+            "ct": kw.readings("ct", "2025-01-05", "2025-01-08"),
+            "iv_h": kw.consumption("iv", q + "&step=hour"),
+            "ct_h": kw.consumption("ct", q + "&step=hour"),
+            "ct_d": kw.consumption("ct", q + "&step=day&tz=Asia/Kolkata"),
+            "reg": kw.get(f"/api/v1/regions/consumption?{q}").json(),
+        }
+
+    before = snapshot()
     kw.restart()
-    after = {
-        "devices": kw.get("/api/v1/devices").json(),
-        "iv": kw.readings("iv", "2025-01-05", "2025-01-08"),
-        "ct": kw.readings("ct", "2025-01-05", "2025-01-08"),
-        "iv_h": kw.consumption("iv", q + "&step=hour"),
-        "ct_h": kw.consumption("ct", q + "&step=hour"),
-        "ct_d": kw.consumption("ct", q + "&step=day&tz=Asia/Kolkata"),
-        "reg": kw.get(f"/api/v1/regions/consumption?{q}").json(),
-    }
+    after = snapshot()
     for k in before:
         assert after[k] == before[k], k
     assert len(after["iv"]) == 96 + 8
