@@ -15,6 +15,10 @@
 
 #include "store/store.h"
 
+/* A local day has at most 26 hours (a 25-hour DST day, plus a cut hour
+ * where an offset changes inside an hour, e.g. Australia/Lord_Howe). */
+#define STORE_DAY_SLOTS 26
+
 /* Every backend connection struct begins with this. */
 struct store_conn {
 	const struct store_backend_ops *ops;
@@ -68,7 +72,14 @@ struct store_backend_ops {
 	int (*snapshot)(struct store_conn *c);
 	int (*hour_add)(struct store_conn *c, int64_t device, int64_t hour, double kwh,
 			int64_t readings);
-	int (*day_add)(struct store_conn *c, int64_t device, int64_t day, double kwh);
+	/* Adds to a device-day's total and to its hours: slots[i] is the kWh of
+	 * the day's i-th local hour, NAN where this call adds nothing. */
+	int (*day_add)(struct store_conn *c, int64_t device, int64_t day, double kwh,
+		       const double slots[STORE_DAY_SLOTS]);
+	/* A device-day's hours as stored (NAN: no data); KW_ENOTFOUND when the
+	 * day has no row, KW_EUNSUPPORTED when the row predates hour slots. */
+	int (*day_hours)(struct store_conn *c, int64_t device, int64_t day,
+			 double slots[STORE_DAY_SLOTS]);
 	int (*counter_get)(struct store_conn *c, int64_t device, int64_t *ts, double *v);
 	int (*counter_put)(struct store_conn *c, int64_t device, int64_t ts, double v);
 

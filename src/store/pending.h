@@ -39,6 +39,7 @@ struct pending_entry {
 	int64_t hour;	  /* epoch ms: start of the device-local hour */
 	int64_t hour_end; /* epoch ms: start of the next one */
 	int64_t day;	  /* device-local date, days since 1970-01-01 */
+	int slot;	  /* the hour's index in that day (0 = the first hour) */
 	double kwh;
 	int64_t readings; /* energy readings stamped in (hour, hour_end] */
 };

@@ -31,6 +31,7 @@
  *     ahead of it only inside the current transaction (rollup_forget() and
  *     rollup_abort() restore this).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,31 +173,71 @@ static int64_t local_day(const struct tz *tz, int64_t t)
 	return tz_days_from_civil(cv.year, cv.month, cv.day);
 }
 
-static void day_sum(struct hmap *days, int64_t device, int64_t day, double kwh)
+/* The index of the local hour starting at hour within its local day. */
+static int day_slot(const struct tz *tz, int64_t hour)
 {
-	uint64_t *bits = hmap_upsert(days, ((uint64_t)device << 32) | (uint32_t)day, 0);
-	double sum;
-	memcpy(&sum, bits, sizeof(sum));
-	sum += kwh;
-	memcpy(bits, &sum, sizeof(sum));
+	int64_t h = tz_day_start(tz, hour);
+	int i = 0;
+	while (h < hour && i < STORE_DAY_SLOTS) {
+		h = tz_hour_next(tz, h);
+		i++;
+	}
+	return h == hour && i < STORE_DAY_SLOTS ? i : -1;
 }
 
-static int write_days(struct store_conn *c, struct hmap *days)
+/* Sums per device-day of what is about to be written, with its hours. */
+struct day_acc {
+	int64_t device;
+	int64_t day;
+	double kwh;
+	double slots[STORE_DAY_SLOTS]; /* NAN: nothing for that hour */
+};
+
+struct days {
+	struct hmap idx; /* (device, day) -> index into a */
+	struct day_acc *a;
+	size_t n, cap;
+};
+
+static void day_sum(struct days *d, int64_t device, int64_t day, int slot, double kwh)
 {
-	uint64_t k, v;
-	int rc = 0;
-	for (size_t it = 0; rc == 0 && hmap_next(days, &it, &k, &v);) {
-		double sum;
-		memcpy(&sum, &v, sizeof(sum));
-		rc = c->ops->day_add(c, (int64_t)(k >> 32), (int64_t)(int32_t)(uint32_t)k, sum);
+	uint64_t *i = hmap_upsert(&d->idx, ((uint64_t)device << 32) | (uint32_t)day, UINT64_MAX);
+	struct day_acc *a;
+	if (*i == UINT64_MAX) {
+		xgrow((void **)&d->a, &d->cap, d->n + 1, sizeof(*d->a));
+		a = &d->a[d->n];
+		a->device = device;
+		a->day = day;
+		a->kwh = 0;
+		for (int k = 0; k < STORE_DAY_SLOTS; k++)
+			a->slots[k] = NAN;
+		*i = d->n++;
 	}
+	a = &d->a[*i];
+	a->kwh += kwh;
+	if (slot >= 0)
+		a->slots[slot] = isnan(a->slots[slot]) ? kwh : a->slots[slot] + kwh;
+}
+
+static int write_days(struct store_conn *c, const struct days *d)
+{
+	int rc = 0;
+	for (size_t i = 0; i < d->n && rc == 0; i++)
+		rc = c->ops->day_add(c, d->a[i].device, d->a[i].day, d->a[i].kwh, d->a[i].slots);
 	return rc;
+}
+
+static void discard_days(struct days *d)
+{
+	hmap_release(&d->idx);
+	free(d->a);
+	memset(d, 0, sizeof(*d));
 }
 
 /* Ends the batch's summing: closed hours to the tables, open ones staged. */
 static int flush(struct rollup *r, const struct devcache *dc)
 {
-	struct hmap days = HMAP_INIT;
+	struct days days = { HMAP_INIT, NULL, 0, 0 };
 	int64_t watermark = r->p->watermark; /* only this thread changes it */
 	int rc = 0;
 
@@ -208,18 +249,23 @@ static int flush(struct rollup *r, const struct devcache *dc)
 		if (end > watermark) {
 			xgrow((void **)&r->staged, &r->stagedcap, r->nstaged + 1,
 			      sizeof(*r->staged));
-			r->staged[r->nstaged++] =
-			    (struct pending_entry){ a->device, a->hour,
-						    end,       local_day(a->tz, a->hour),
-						    a->kwh,    a->readings };
+			r->staged[r->nstaged++] = (struct pending_entry){
+				.device = a->device,
+				.hour = a->hour,
+				.hour_end = end,
+				.day = local_day(a->tz, a->hour),
+				.slot = day_slot(a->tz, a->hour),
+				.kwh = a->kwh,
+				.readings = a->readings,
+			};
 			continue;
 		}
 		rc = r->c->ops->hour_add(r->c, a->device, a->hour, a->kwh, a->readings);
-		day_sum(&days, a->device, local_day(a->tz, a->hour), a->kwh);
+		day_sum(&days, a->device, local_day(a->tz, a->hour), day_slot(a->tz, a->hour),
+			a->kwh);
 	}
-	if (rc == 0)
-		rc = write_days(r->c, &days);
-	hmap_release(&days);
+	rc = rc ? rc : write_days(r->c, &days);
+	discard_days(&days);
 	hmap_clear(&r->agg_idx);
 	r->nagg = 0;
 	return rc;
@@ -391,7 +437,7 @@ bool rollup_close_target(const struct rollup *r, int64_t now, int64_t *watermark
 int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t w)
 {
 	struct pending_entry **due = NULL;
-	struct hmap days = HMAP_INIT;
+	struct days days = { HMAP_INIT, NULL, 0, 0 };
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
@@ -406,13 +452,12 @@ int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t w)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		rc = c->ops->hour_add(c, due[i]->device, due[i]->hour, due[i]->kwh,
 				      due[i]->readings);
-		day_sum(&days, due[i]->device, due[i]->day, due[i]->kwh);
+		day_sum(&days, due[i]->device, due[i]->day, due[i]->slot, due[i]->kwh);
 	}
-	if (rc == 0)
-		rc = write_days(c, &days);
+	rc = rc ? rc : write_days(c, &days);
+	discard_days(&days);
 	if (rc == 0)
 		rc = c->ops->meta_set(c, "watermark", w);
-	hmap_release(&days);
 	free(due);
 	return rc;
 }
@@ -514,9 +559,9 @@ int rollup_recover(struct rollup *r, struct store_conn *c, const struct devcache
 		int64_t end = tz_hour_next(a->tz, a->hour);
 		if (end <= w)
 			continue;
-		pending_add(r->p, &(struct pending_entry){ a->device, a->hour, end,
-							   local_day(a->tz, a->hour), a->kwh,
-							   a->readings });
+		pending_add(r->p, &(struct pending_entry){
+				      a->device, a->hour, end, local_day(a->tz, a->hour),
+				      day_slot(a->tz, a->hour), a->kwh, a->readings });
 		kept++;
 	}
 	hmap_clear(&r->agg_idx);

@@ -23,6 +23,7 @@
  * Threading: a connection is used by one thread at a time (its owner).
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -87,6 +88,10 @@ static const char *const migrations[] = {
 	"INSERT INTO device_new SELECT * FROM device;"
 	"DROP TABLE device;"
 	"ALTER TABLE device_new RENAME TO device;",
+	/* 4: each device-day also keeps its hours (STORE_DAY_SLOTS doubles, NaN
+	 * for no data), so a day's hourly chart is one row, not 24 rows on 24
+	 * pages of the time-first hourly table.  Older rows have NULL. */
+	"ALTER TABLE daily ADD COLUMN hours BLOB;",
 };
 
 enum {
@@ -123,6 +128,7 @@ enum {
 	S_TOKEN_TOUCH,
 	S_HOURS,
 	S_DAYS,
+	S_DAY_HOURS,
 	S_DAYS_ALL,
 	S_READINGS,
 	S_READINGS_ALLCH,
@@ -162,8 +168,10 @@ static const char *const sql[S_COUNT] = {
 	[S_HOUR_ADD] = "INSERT INTO hourly(hour, device, kwh, readings) VALUES(?1, ?2, ?3, ?4)"
 		       " ON CONFLICT DO UPDATE SET kwh = kwh + excluded.kwh,"
 		       " readings = readings + excluded.readings",
-	[S_DAY_ADD] = "INSERT INTO daily(day, device, kwh) VALUES(?1, ?2, ?3)"
-		      " ON CONFLICT DO UPDATE SET kwh = kwh + excluded.kwh",
+	[S_DAY_ADD] = "INSERT INTO daily(day, device, kwh, hours) VALUES(?1, ?2, ?3, ?4)"
+		      " ON CONFLICT DO UPDATE SET kwh = kwh + excluded.kwh,"
+		      " hours = kw_add_slots(hours, excluded.hours)",
+	[S_DAY_HOURS] = "SELECT hours FROM daily WHERE day = ?1 AND device = ?2",
 	[S_COUNTER_GET] = "SELECT ts, value FROM counter_state WHERE device = ?1",
 	[S_COUNTER_PUT] = "INSERT INTO counter_state(device, ts, value) VALUES(?1, ?2, ?3)"
 			  " ON CONFLICT DO UPDATE SET ts = excluded.ts, value = excluded.value",
@@ -306,6 +314,8 @@ static void sq_close(struct store_conn *c)
 	free(q);
 }
 
+static void fn_add_slots(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
 /* Process-wide SQLite settings, made once before the first connection:
  * memory statistics off, which removes a global mutex from every
  * allocation (kilowatt never reads those statistics). */
@@ -349,6 +359,12 @@ static int sq_open(const struct store_options *o, bool writer, struct store_conn
 	if (exec_sql(q, pragmas) != 0) {
 		snprintf(err, errlen, "cannot configure database '%s': %s", q->path,
 			 sqlite3_errmsg(q->db));
+		goto fail;
+	}
+	if (sqlite3_create_function(q->db, "kw_add_slots", 2,
+				    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+				    fn_add_slots, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot register SQL functions on '%s'", q->path);
 		goto fail;
 	}
 	if (writer && migrate(q, err, errlen) != 0)
@@ -598,14 +614,51 @@ static int sq_hour_add(struct store_conn *c, int64_t device, int64_t hour, doubl
 	return run(SQ(c), s, "updating hourly totals");
 }
 
-static int sq_day_add(struct store_conn *c, int64_t device, int64_t day, double kwh)
+static int sq_day_add(struct store_conn *c, int64_t device, int64_t day, double kwh,
+		      const double slots[STORE_DAY_SLOTS])
 {
 	sqlite3_stmt *s = SQ(c)->stmt[S_DAY_ADD];
 	sqlite3_reset(s);
 	sqlite3_bind_int64(s, 1, day);
 	sqlite3_bind_int64(s, 2, device);
 	sqlite3_bind_double(s, 3, kwh);
+	sqlite3_bind_blob(s, 4, slots, STORE_DAY_SLOTS * sizeof(double), SQLITE_STATIC);
 	return run(SQ(c), s, "updating daily totals");
+}
+
+static int sq_day_hours(struct store_conn *c, int64_t device, int64_t day,
+			double slots[STORE_DAY_SLOTS])
+{
+	sqlite3_stmt *s = st(SQ(c), S_DAY_HOURS);
+	sqlite3_bind_int64(s, 1, day);
+	sqlite3_bind_int64(s, 2, device);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return KW_ENOTFOUND;
+	if (sqlite3_column_bytes(s, 0) != STORE_DAY_SLOTS * (int)sizeof(double))
+		return KW_EUNSUPPORTED;
+	memcpy(slots, sqlite3_column_blob(s, 0), STORE_DAY_SLOTS * sizeof(double));
+	return 0;
+}
+
+/*
+ * kw_add_slots(a, b): slot-wise sum of two hour arrays where NaN means "no
+ * data" (NaN + x = x).  A NULL or malformed a (a row from before migration
+ * 4) yields NULL, so such a day keeps being answered from the hourly table.
+ */
+static void fn_add_slots(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const int n = STORE_DAY_SLOTS * (int)sizeof(double);
+	double a[STORE_DAY_SLOTS], b[STORE_DAY_SLOTS];
+
+	if (sqlite3_value_bytes(argv[0]) != n || sqlite3_value_bytes(argv[1]) != n) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	memcpy(a, sqlite3_value_blob(argv[0]), n);
+	memcpy(b, sqlite3_value_blob(argv[1]), n);
+	for (int i = 0; i < STORE_DAY_SLOTS; i++)
+		a[i] = isnan(a[i]) ? b[i] : isnan(b[i]) ? a[i] : a[i] + b[i];
+	sqlite3_result_blob(ctx, a, n, SQLITE_TRANSIENT);
 }
 
 static int sq_counter_get(struct store_conn *c, int64_t device, int64_t *ts, double *v)
@@ -847,6 +900,7 @@ const struct store_backend_ops store_sqlite_ops = {
 	.snapshot = sq_snapshot,
 	.hour_add = sq_hour_add,
 	.day_add = sq_day_add,
+	.day_hours = sq_day_hours,
 	.counter_get = sq_counter_get,
 	.counter_put = sq_counter_put,
 	.device_insert = sq_device_insert,

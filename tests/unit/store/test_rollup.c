@@ -244,12 +244,44 @@ static void dst_days_have_23_and_25_hours(void **state)
 					       tz_day_next(bxl, from), &b, &n),
 			 0);
 	assert_int_equal(n, 23);
+	for (size_t i = 0; i < n; i++) { /* each local hour holds its one reading */
+		assert_true(b[i].has);
+		assert_near(b[i].kwh, 1);
+		assert_int_equal(b[i].end - b[i].start, H);
+	}
 	free(b);
 	assert_int_equal(teststore_consumption(t, d, "Europe/Brussels", STEP_DAY, from, to, &b, &n),
 			 0);
 	assert_int_equal(n, 2);
 	assert_near(b[0].kwh, 23);
 	assert_near(b[1].kwh, 24);
+	free(b);
+}
+
+static void fall_back_day_has_25_hourly_buckets(void **state)
+{
+	struct teststore *t = *state;
+	int64_t d = teststore_device(t, "bxl25", "Europe/Brussels", READING_INTERVAL);
+	const struct tz *bxl = tz_get("Europe/Brussels");
+	int64_t from;
+	struct query_bucket *b;
+	size_t n;
+
+	/* 2025-10-26: the hour 02:00-03:00 happens twice.  Reading i (ending
+	 * at the i-th real hour) carries i kWh, so each bucket shows which
+	 * reading landed in it. */
+	assert_int_equal(tz_parse_date(bxl, "2025-10-26", &from), 0);
+	for (int i = 1; i <= 25; i++)
+		assert_int_equal(teststore_put(t, d, from + i * H, i), 0);
+	assert_int_equal(teststore_put(t, d, from + 30 * H, 1), 0); /* closes the day */
+	assert_int_equal(teststore_consumption(t, d, "Europe/Brussels", STEP_HOUR, from,
+					       tz_day_next(bxl, from), &b, &n),
+			 0);
+	assert_int_equal(n, 25);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(b[i].start, from + (int64_t)i * H);
+		assert_near(b[i].kwh, (double)(i + 1));
+	}
 	free(b);
 }
 
@@ -342,6 +374,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(other_zone_grid_is_computed_from_raw, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(open_hours_survive_a_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(fall_back_day_has_25_hourly_buckets, setup,
+						teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	tz_shutdown();
