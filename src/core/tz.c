@@ -247,7 +247,7 @@ static int64_t run_start(const struct tz *tz, int64_t t, int64_t from)
 
 int32_t tz_offset_s(const struct tz *tz, int64_t t)
 {
-	return g_time_zone_get_offset(tz->gtz, interval_at(tz, clamp_t(t)));
+	return (int32_t)(interval_off_ms(tz, interval_at(tz, clamp_t(t))) / MS_PER_S);
 }
 
 /* Local wall-clock milliseconds since 1970-01-01T00:00 local. */

@@ -178,6 +178,12 @@ static int day_slot(const struct tz *tz, int64_t hour)
 {
 	int64_t h = tz_day_start(tz, hour);
 	int i = 0;
+
+	/* Without an offset change since midnight, hours are whole and
+	 * contiguous: the slot is plain arithmetic. */
+	if (tz_offset_s(tz, h) == tz_offset_s(tz, hour) && (hour - h) % HOUR_MS == 0 &&
+	    (hour - h) / HOUR_MS < STORE_DAY_SLOTS)
+		return (int)((hour - h) / HOUR_MS);
 	while (h < hour && i < STORE_DAY_SLOTS) {
 		h = tz_hour_next(tz, h);
 		i++;
