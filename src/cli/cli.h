@@ -25,10 +25,4 @@ int cmd_version(int argc, char **argv);
  */
 int cli_load_config(struct config *cfg, const char *config_path);
 
-/* Common options of commands that open the database. */
-struct cli_db_opts {
-	const char *config;
-	const char *data;
-};
-
 #endif

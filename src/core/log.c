@@ -25,11 +25,6 @@ void log_set_level(enum log_level level)
 	atomic_store(&min_level, (int)level);
 }
 
-enum log_level log_get_level(void)
-{
-	return (enum log_level)atomic_load(&min_level);
-}
-
 int log_level_parse(const char *s, enum log_level *out)
 {
 	for (int i = 0; i < 4; i++) {

@@ -13,7 +13,6 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /* Sets the minimum level written; safe at any time (SIGHUP reload). */
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 
 /* Parses "debug", "info", "warn", "error".  Returns 0 or KW_EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);

@@ -11,22 +11,19 @@
 #include "core/banned.h"
 
 const struct route routes[] = {
-	{ "GET", "/healthz", api_healthz, ACCESS_PUBLIC, BODY_NONE, "healthz" },
-	{ "GET", "/metrics", api_metrics, ACCESS_ADMIN, BODY_NONE, "metrics" },
-	{ "POST", "/api/v1/measurements", api_ingest_measurements, ACCESS_WRITE, BODY_ANY,
-	  "measurements" },
-	{ "POST", "/meter", api_ingest_meter, ACCESS_WRITE, BODY_ANY, "meter" },
-	{ "POST", "/write", api_ingest_write, ACCESS_WRITE, BODY_ANY, "write" },
-	{ "GET", "/api/v1/devices", api_devices_list, ACCESS_ADMIN, BODY_NONE, "devices" },
-	{ "POST", "/api/v1/devices", api_devices_create, ACCESS_ADMIN, BODY_ANY, "devices" },
-	{ "GET", "/api/v1/devices/{id}", api_devices_get, ACCESS_ADMIN, BODY_NONE, "device" },
-	{ "PATCH", "/api/v1/devices/{id}", api_devices_update, ACCESS_ADMIN, BODY_ANY, "device" },
-	{ "DELETE", "/api/v1/devices/{id}", api_devices_delete, ACCESS_ADMIN, BODY_NONE, "device" },
-	{ "GET", "/api/v1/devices/{id}/consumption", api_consumption, ACCESS_ADMIN, BODY_NONE,
-	  "consumption" },
-	{ "GET", "/api/v1/devices/{id}/readings", api_readings, ACCESS_ADMIN, BODY_NONE,
-	  "readings" },
-	{ "GET", "/api/v1/regions/consumption", api_regions, ACCESS_ADMIN, BODY_NONE, "regions" },
+	{ "GET", "/healthz", api_healthz, ACCESS_PUBLIC, BODY_NONE },
+	{ "GET", "/metrics", api_metrics, ACCESS_ADMIN, BODY_NONE },
+	{ "POST", "/api/v1/measurements", api_ingest_measurements, ACCESS_WRITE, BODY_ANY },
+	{ "POST", "/meter", api_ingest_meter, ACCESS_WRITE, BODY_ANY },
+	{ "POST", "/write", api_ingest_write, ACCESS_WRITE, BODY_ANY },
+	{ "GET", "/api/v1/devices", api_devices_list, ACCESS_ADMIN, BODY_NONE },
+	{ "POST", "/api/v1/devices", api_devices_create, ACCESS_ADMIN, BODY_ANY },
+	{ "GET", "/api/v1/devices/{id}", api_devices_get, ACCESS_ADMIN, BODY_NONE },
+	{ "PATCH", "/api/v1/devices/{id}", api_devices_update, ACCESS_ADMIN, BODY_ANY },
+	{ "DELETE", "/api/v1/devices/{id}", api_devices_delete, ACCESS_ADMIN, BODY_NONE },
+	{ "GET", "/api/v1/devices/{id}/consumption", api_consumption, ACCESS_ADMIN, BODY_NONE },
+	{ "GET", "/api/v1/devices/{id}/readings", api_readings, ACCESS_ADMIN, BODY_NONE },
+	{ "GET", "/api/v1/regions/consumption", api_regions, ACCESS_ADMIN, BODY_NONE },
 };
 
 const size_t nroutes = sizeof(routes) / sizeof(routes[0]);

@@ -23,7 +23,6 @@ struct route {
 	void (*handler)(struct http_req *r);
 	unsigned access;
 	int body;
-	const char *name; /* label for /metrics */
 };
 
 extern const struct route routes[];

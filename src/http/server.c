@@ -645,11 +645,6 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
 	return 0;
 }
 
-unsigned http_server_active(const struct http_server *s)
-{
-	return s->active;
-}
-
 static void on_handle_closed(uv_handle_t *h)
 {
 	struct http_server *s = h->data;

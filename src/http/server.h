@@ -27,9 +27,6 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
  */
 void http_server_close(struct http_server *s, uint64_t drain_ms, void (*cb)(void *ud), void *ud);
 
-/* Requests being handled right now. */
-unsigned http_server_active(const struct http_server *s);
-
 /* Appends the server's Prometheus metrics to a buffer (see api_health.c). */
 struct kwbuf;
 void http_server_metrics(const struct http_server *s, struct kwbuf *out);
