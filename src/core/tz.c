@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <glib.h>
 
@@ -257,9 +258,16 @@ static int64_t local_ms(const struct tz *tz, int64_t t)
 	return t + (int64_t)tz_offset_s(tz, t) * MS_PER_S;
 }
 
-static int64_t local_days(const struct tz *tz, int64_t t)
+int64_t tz_local_days(const struct tz *tz, int64_t t)
 {
 	return floor_div(local_ms(tz, t), MS_PER_DAY);
+}
+
+int64_t tz_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * MS_PER_S + ts.tv_nsec / 1000000;
 }
 
 static void civil_from_local(int64_t local, struct civil *out)
@@ -387,26 +395,26 @@ static int64_t settle(const struct tz *tz, int64_t s, int64_t t,
 
 int64_t tz_day_next(const struct tz *tz, int64_t day_start)
 {
-	return first_of_day(tz, local_days(tz, day_start) + 1, day_start);
+	return first_of_day(tz, tz_local_days(tz, day_start) + 1, day_start);
 }
 
 int64_t tz_day_start(const struct tz *tz, int64_t t)
 {
-	int64_t s = first_of_day(tz, local_days(tz, t), INT64_MIN);
+	int64_t s = first_of_day(tz, tz_local_days(tz, t), INT64_MIN);
 
 	return settle(tz, s, t, tz_day_next);
 }
 
 static int64_t week_next(const struct tz *tz, int64_t week_start)
 {
-	int64_t monday = monday_of(local_days(tz, week_start));
+	int64_t monday = monday_of(tz_local_days(tz, week_start));
 
 	return first_of_day(tz, monday + 7, week_start);
 }
 
 int64_t tz_week_start(const struct tz *tz, int64_t t)
 {
-	int64_t s = first_of_day(tz, monday_of(local_days(tz, t)), INT64_MIN);
+	int64_t s = first_of_day(tz, monday_of(tz_local_days(tz, t)), INT64_MIN);
 
 	return settle(tz, s, t, week_next);
 }
@@ -416,7 +424,7 @@ int64_t tz_month_start(const struct tz *tz, int64_t t)
 	int y, m, d;
 	int64_t s;
 
-	tz_civil_from_days(local_days(tz, t), &y, &m, &d);
+	tz_civil_from_days(tz_local_days(tz, t), &y, &m, &d);
 	s = first_of_day(tz, tz_days_from_civil(y, m, 1), INT64_MIN);
 	return settle(tz, s, t, tz_month_next);
 }
@@ -425,7 +433,7 @@ int64_t tz_month_next(const struct tz *tz, int64_t month_start)
 {
 	int y, m, d;
 
-	tz_civil_from_days(local_days(tz, month_start), &y, &m, &d);
+	tz_civil_from_days(tz_local_days(tz, month_start), &y, &m, &d);
 	if (++m > 12) {
 		m = 1;
 		y++;

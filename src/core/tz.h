@@ -100,6 +100,13 @@ int tz_parse_date(const struct tz *tz, const char *s, int64_t *out);
 #define TZ_RFC3339_MAX 40
 char *tz_format_rfc3339(const struct tz *tz, int64_t t, char *buf);
 
+/* Days since 1970-01-01 of the local date at instant t (the key of daily
+ * totals). */
+int64_t tz_local_days(const struct tz *tz, int64_t t);
+
+/* The current time, Unix epoch milliseconds (CLOCK_REALTIME). */
+int64_t tz_now_ms(void);
+
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t tz_days_from_civil(int year, int month, int day);
 void tz_civil_from_days(int64_t days, int *year, int *month, int *day);

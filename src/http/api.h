@@ -22,7 +22,4 @@ struct store_device *api_device_param(struct http_req *r);
  * when it is not one. */
 json_t *api_body_object(struct http_req *r);
 
-/* Epoch milliseconds now. */
-int64_t api_now_ms(void);
-
 #endif

@@ -19,13 +19,6 @@
 
 #define MAX_TEXT 1000 /* characters in a free-text field */
 
-int64_t api_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 json_t *api_device_json(const struct store_device *d)
 {
 	char created[TZ_RFC3339_MAX];

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/tz.h"
 #include "core/xmalloc.h"
 #include "http/api.h"
 #include "http/router.h"
@@ -109,7 +110,7 @@ static void ingest(struct http_req *r, const struct ingest_ops *ops)
 	struct ingest_error err = { .index = -1 };
 	struct ingest_ctx ctx = { .store = r->store,
 				  .auto_create = r->cfg->ingest_auto_create_devices,
-				  .now = api_now_ms(),
+				  .now = tz_now_ms(),
 				  .max_future_ms = r->cfg->ingest_max_future_s * 1000,
 				  .precision = http_query(r, "precision") };
 	struct ingest_job *j;

@@ -98,7 +98,7 @@ static int parse_range(struct http_req *r, const struct tz *tz, int64_t *from, i
 {
 	const char *p = http_query(r, "period");
 	if (p) {
-		if (period_range(p, tz, api_now_ms(), from, to) == 0)
+		if (period_range(p, tz, tz_now_ms(), from, to) == 0)
 			return 0;
 		http_reply_error(r, 400, "invalid_value", "period", 0,
 				 "period must be prev-hour, current-day, current-week, "
@@ -216,7 +216,7 @@ void api_consumption(struct http_req *r)
 	j = xcalloc(1, sizeof(*j));
 	j->r = r;
 	j->d = d;
-	j->now = api_now_ms();
+	j->now = tz_now_ms();
 	r->ctx = j;
 	r->ctx_free = cons_free;
 	if (!(qtz = query_tz(r, d->tz)) || parse_step(r, &j->step, true) ||
@@ -490,13 +490,6 @@ static void snapshot_regions(struct http_req *r, struct region_job *j)
 	store_device_list_free(list, n);
 }
 
-static int64_t day_of(const struct tz *tz, int64_t t)
-{
-	struct civil cv;
-	tz_to_civil(tz, t, &cv);
-	return tz_days_from_civil(cv.year, cv.month, cv.day);
-}
-
 void api_regions(struct http_req *r)
 {
 	const struct tz *qtz = query_tz(r, tz_get(r->cfg->devices_default_timezone));
@@ -513,8 +506,8 @@ void api_regions(struct http_req *r)
 	if (parse_step(r, &j->step, false) || parse_range(r, qtz, &from, &to))
 		return;
 	/* Regions add up each device's own local days (docs/API.md). */
-	j->day_from = day_of(qtz, from);
-	j->day_to = day_of(qtz, to - 1) + 1;
+	j->day_from = tz_local_days(qtz, from);
+	j->day_to = tz_local_days(qtz, to - 1) + 1;
 	j->nb = j->step == STEP_DAY ? j->day_to - j->day_from
 				    : month_of_day(j->day_to - 1) - month_of_day(j->day_from) + 1;
 	snapshot_regions(r, j);

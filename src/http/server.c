@@ -47,6 +47,7 @@
 #include "core/err.h"
 #include "core/hmap.h"
 #include "core/log.h"
+#include "core/tz.h"
 #include "core/xmalloc.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -318,9 +319,7 @@ static void touch_done(void *ud, int rc)
 static void touch(struct http_server *s, int64_t id)
 {
 	struct touch_job *t = xmalloc(sizeof(*t));
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	*t = (struct touch_job){ id, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 };
+	*t = (struct touch_job){ id, tz_now_ms() };
 	if (store_submit_write(s->store, token_touch, touch_done, t) != 0)
 		free(t);
 }

@@ -107,13 +107,6 @@ static int from_hours(struct store_conn *c, const struct store_device *d, int64_
 	return 0;
 }
 
-static int64_t day_index(const struct tz *tz, int64_t t)
-{
-	struct civil cv;
-	tz_to_civil(tz, t, &cv);
-	return tz_days_from_civil(cv.year, cv.month, cv.day);
-}
-
 struct day_ctx {
 	const struct tz *tz;
 	struct query_bucket *b;
@@ -124,7 +117,7 @@ struct day_ctx {
 static void add_day(void *ud, int64_t device, int64_t day, double kwh)
 {
 	struct day_ctx *x = ud;
-	while (x->i < x->n && day_index(x->tz, x->b[x->i].end - 1) < day)
+	while (x->i < x->n && tz_local_days(x->tz, x->b[x->i].end - 1) < day)
 		x->i++;
 	if (x->i < x->n) {
 		x->b[x->i].kwh += kwh;
@@ -138,8 +131,8 @@ static int from_days(struct store_conn *c, const struct store_device *d, struct 
 	struct day_ctx x = { d->tz, b, n, 0 };
 	if (!n)
 		return 0;
-	return store_days(c, d->id, day_index(d->tz, b[0].start),
-			  day_index(d->tz, b[n - 1].end - 1) + 1, add_day, &x);
+	return store_days(c, d->id, tz_local_days(d->tz, b[0].start),
+			  tz_local_days(d->tz, b[n - 1].end - 1) + 1, add_day, &x);
 }
 
 /* --- raw fallback ----------------------------------------------------------- */
@@ -251,7 +244,7 @@ static int from_day_slots(struct store_conn *c, const struct store_device *d, in
 	     ds = tz_day_next(d->tz, ds)) {
 		double slots[STORE_DAY_SLOTS];
 		int64_t de = tz_day_next(d->tz, ds), h = ds;
-		int rc = c->ops->day_hours(c, d->id, day_index(d->tz, ds), slots);
+		int rc = c->ops->day_hours(c, d->id, tz_local_days(d->tz, ds), slots);
 
 		if (rc == KW_ENOTFOUND)
 			continue;

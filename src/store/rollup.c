@@ -166,13 +166,6 @@ static int cmp_agg(const void *a, const void *b)
 	return (x->device > y->device) - (x->device < y->device);
 }
 
-static int64_t local_day(const struct tz *tz, int64_t t)
-{
-	struct civil cv;
-	tz_to_civil(tz, t, &cv);
-	return tz_days_from_civil(cv.year, cv.month, cv.day);
-}
-
 /* The index of the local hour starting at hour within its local day. */
 static int day_slot(const struct tz *tz, int64_t hour)
 {
@@ -259,7 +252,7 @@ static int flush(struct rollup *r, const struct devcache *dc)
 				.device = a->device,
 				.hour = a->hour,
 				.hour_end = end,
-				.day = local_day(a->tz, a->hour),
+				.day = tz_local_days(a->tz, a->hour),
 				.slot = day_slot(a->tz, a->hour),
 				.kwh = a->kwh,
 				.readings = a->readings,
@@ -267,7 +260,7 @@ static int flush(struct rollup *r, const struct devcache *dc)
 			continue;
 		}
 		rc = r->c->ops->hour_add(r->c, a->device, a->hour, a->kwh, a->readings);
-		day_sum(&days, a->device, local_day(a->tz, a->hour), day_slot(a->tz, a->hour),
+		day_sum(&days, a->device, tz_local_days(a->tz, a->hour), day_slot(a->tz, a->hour),
 			a->kwh);
 	}
 	rc = rc ? rc : write_days(r->c, &days);
@@ -566,7 +559,7 @@ int rollup_recover(struct rollup *r, struct store_conn *c, const struct devcache
 		if (end <= w)
 			continue;
 		pending_add(r->p, &(struct pending_entry){
-				      a->device, a->hour, end, local_day(a->tz, a->hour),
+				      a->device, a->hour, end, tz_local_days(a->tz, a->hour),
 				      day_slot(a->tz, a->hour), a->kwh, a->readings });
 		kept++;
 	}

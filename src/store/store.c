@@ -258,13 +258,6 @@ static void uuid_v4(char out[37])
 		 b[13], b[14], b[15]);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int store_device_insert(struct store_conn *c, struct store_device *d)
 {
 	struct store *s = c->owner;
@@ -273,7 +266,7 @@ int store_device_insert(struct store_conn *c, struct store_device *d)
 	if (!d->uuid[0])
 		uuid_v4(d->uuid);
 	if (!d->created_at)
-		d->created_at = now_ms();
+		d->created_at = tz_now_ms();
 	if (!d->timezone)
 		d->timezone = xstrdup(s->default_tz);
 	d->tz = tz_get(d->timezone);
@@ -483,7 +476,7 @@ static void close_hours(struct store *s)
 	int64_t w;
 	int rc;
 
-	if (!rollup_close_target(s->rollup, now_ms(), &w))
+	if (!rollup_close_target(s->rollup, tz_now_ms(), &w))
 		return;
 	rc = s->ops->begin(s->wconn);
 	if (rc == 0)
