@@ -161,9 +161,11 @@ static int start(struct daemon *d)
 {
 	char err[512];
 	int port;
-	struct store_options so = { d->cfg.storage_data_dir, d->cfg.storage_cache_mib,
-				    d->cfg.storage_queue_max_rows, (int)d->cfg.storage_readers,
-				    d->cfg.devices_default_timezone };
+	struct store_options so = {
+		d->cfg.storage_data_dir,	 d->cfg.storage_cache_mib,
+		d->cfg.storage_queue_max_rows,	 (int)d->cfg.storage_readers,
+		d->cfg.devices_default_timezone, d->cfg.storage_open_readings_max
+	};
 
 	if (store_open(&d->loop, &so, &d->store, err, sizeof(err)) != 0) {
 		log_error("main", "%s", err);

@@ -62,8 +62,10 @@ static void on_done(void *ud, int rc)
 static int run_job(const struct config *cfg, struct tok_cmd *t, store_write_fn wfn,
 		   store_read_fn rfn)
 {
-	struct store_options so = { cfg->storage_data_dir, 8, 1000, 1,
-				    cfg->devices_default_timezone };
+	struct store_options so = {
+		cfg->storage_data_dir,	       8, 1000, 1, cfg->devices_default_timezone,
+		cfg->storage_open_readings_max
+	};
 	uv_loop_t loop;
 	struct store *s;
 	char err[512];

@@ -29,10 +29,11 @@ struct config {
 	int64_t http_idle_timeout_s;	 /* seconds without traffic */
 	int64_t http_request_timeout_s;	 /* seconds to receive a whole request */
 	/* [storage] */
-	char *storage_data_dir;		/* directory of the database */
-	int64_t storage_cache_mib;	/* SQLite page cache, MiB per connection */
-	int64_t storage_queue_max_rows; /* writer queue bound; over it: 503 */
-	int64_t storage_readers;	/* reader threads */
+	char *storage_data_dir;		   /* directory of the database */
+	int64_t storage_cache_mib;	   /* SQLite page cache, MiB per connection */
+	int64_t storage_queue_max_rows;	   /* writer queue bound; over it: 503 */
+	int64_t storage_readers;	   /* reader threads */
+	int64_t storage_open_readings_max; /* raw readings of open hours in memory */
 	/* [ingest] */
 	bool ingest_auto_create_devices;
 	int64_t ingest_max_future_s; /* seconds a timestamp may lie ahead */

@@ -73,6 +73,10 @@ const struct config_row config_rows[] = {
 	  "SQLite page cache per connection, in MiB." },
 	{ "storage", "queue_max_rows", CFG_INT, F(storage_queue_max_rows), "2000000", 1000,
 	  100000000, NULL, 0, "Readings waiting for the writer; beyond this, ingest answers 503." },
+	{ "storage", "open_readings_max", CFG_INT, F(storage_open_readings_max), "2000000", 1000,
+	  1000000000, NULL, 0,
+	  "Readings of open hours kept in memory (24 bytes each); beyond this they are written "
+	  "to their hour blocks early." },
 	{ "storage", "readers", CFG_INT, F(storage_readers), "2", 1, 64, NULL, 0,
 	  "Threads answering queries, each with its own read connection." },
 	{ "ingest", "auto_create_devices", CFG_BOOL, F(ingest_auto_create_devices), "false", 0, 0,

@@ -13,16 +13,27 @@
 #ifndef KW_STORE_BACKEND_H
 #define KW_STORE_BACKEND_H
 
+#include "store/rawblock.h"
 #include "store/store.h"
 
 /* A local day has at most 26 hours (a 25-hour DST day, plus a cut hour
  * where an offset changes inside an hour, e.g. Australia/Lord_Howe). */
 #define STORE_DAY_SLOTS 26
 
+/* A reader's copy of one device's open-hour readings (raw.h, rule 3). */
+struct raw_view {
+	bool active;
+	int64_t device;
+	struct raw_rec *r;
+	size_t n, cap;
+};
+
 /* Every backend connection struct begins with this. */
 struct store_conn {
 	const struct store_backend_ops *ops;
 	struct store *owner; /* set by store.c after open */
+	bool writer;	     /* set by store.c after open */
+	struct raw_view view;
 };
 
 enum store_insert_result { STORE_INSERTED, STORE_DUPLICATE, STORE_CONFLICT };
@@ -51,20 +62,25 @@ struct store_backend_ops {
 			     void (*fn)(void *ud, int64_t id, const char *name), void *ud);
 	int (*channel_insert)(struct store_conn *c, const char *name, int64_t *id);
 
-	/* Readings and rollups (used by rollup.c inside the writer's transaction). */
-	int (*reading_insert)(struct store_conn *c, const struct store_reading *r,
-			      enum store_insert_result *res);
-	int (*reading_set_flags)(struct store_conn *c, int64_t device, int64_t ts, int flags);
-	/* The device's energy reading nearest to an edge of (lo, hi): the latest
-	 * with lo < ts < hi (dir < 0) or the earliest with lo < ts <= hi
-	 * (dir > 0); KW_ENOTFOUND when none. */
-	int (*reading_near)(struct store_conn *c, int64_t device, int64_t lo, int64_t hi, int dir,
-			    int64_t *ts_out, double *v_out);
-	/* Every energy reading with ts > after, in time order (crash recovery). */
-	int (*scan_energy)(struct store_conn *c, int64_t after,
-			   void (*fn)(void *ud, int64_t ts, int64_t device, double v), void *ud);
-	/* Oldest and newest reading timestamps; KW_ENOTFOUND when empty. */
-	int (*ts_bounds)(struct store_conn *c, int64_t *min, int64_t *max);
+	/* Raw readings (used by raw.c): device-hour blocks (rawblock.h) and the
+	 * journal of open hours' readings.  block_get calls fn once when the
+	 * block exists, else returns KW_ENOTFOUND; block_put inserts or
+	 * replaces; block_scan visits the blocks with block >= from in
+	 * (block, device) order; block_bounds gives the smallest and largest
+	 * block.  journal_trim deletes the rows whose max_ts <= max_ts. */
+	int (*block_get)(struct store_conn *c, int64_t device, int64_t block,
+			 void (*fn)(void *ud, const void *data, size_t len), void *ud);
+	int (*block_put)(struct store_conn *c, int64_t device, int64_t block, const void *data,
+			 size_t len);
+	int (*block_scan)(struct store_conn *c, int64_t from,
+			  void (*fn)(void *ud, int64_t device, int64_t block, const void *data,
+				     size_t len),
+			  void *ud);
+	int (*block_bounds)(struct store_conn *c, int64_t *min, int64_t *max);
+	int (*journal_append)(struct store_conn *c, int64_t max_ts, const void *data, size_t len);
+	int (*journal_trim)(struct store_conn *c, int64_t max_ts);
+	int (*journal_scan)(struct store_conn *c,
+			    void (*fn)(void *ud, const void *data, size_t len), void *ud);
 	/* Small persistent integers ("watermark"); KW_ENOTFOUND when unset. */
 	int (*meta_get)(struct store_conn *c, const char *key, int64_t *value);
 	int (*meta_set)(struct store_conn *c, const char *key, int64_t value);
@@ -102,15 +118,8 @@ struct store_backend_ops {
 	/* Daily totals of one device (device > 0) or of all (device == 0). */
 	int (*days)(struct store_conn *c, int64_t device, int64_t day_from, int64_t day_to,
 		    store_day_fn fn, void *ud);
-	int (*readings)(struct store_conn *c, int64_t device, int64_t channel, int64_t from,
-			int64_t to, int64_t after_ts, int64_t after_ch, size_t limit,
-			store_reading_fn fn, void *ud);
 };
 
 extern const struct store_backend_ops store_sqlite_ops;
-
-/* The hour buckets' neighbour walk over a backend (store/neighbour.c). */
-int store_neighbour_walk(struct store_conn *c, int64_t device, const struct tz *tz, int64_t ts,
-			 int dir, int64_t watermark, int64_t *ts_out, double *v_out);
 
 #endif

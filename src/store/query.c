@@ -4,8 +4,9 @@
  * Three ways to answer, cheapest first:
  *  1. daily totals, when days or months are asked in the device's own zone
  *     (one point lookup per day);
- *  2. hourly totals, when every bucket edge of the question is an edge of
- *     the device's local hours (one point lookup per hour);
+ *  2. the hours kept in each local day's row, when every bucket edge of the
+ *     question is an edge of the device's local hours (one point lookup per
+ *     day; rows from before hour slots fall back to the hourly table);
  *  3. raw readings, when the grids differ (a device on UTC hours asked about
  *     Asia/Kolkata hours): the readings of the range, plus the neighbours of
  *     a counter, go through the energy rules again on the question's grid.
@@ -29,6 +30,7 @@
 #include "store/backend.h"
 #include "store/pending.h"
 #include "store/query.h"
+#include "store/raw.h"
 #include "core/banned.h"
 
 int64_t query_align(const struct tz *tz, enum query_step step, int64_t t)
@@ -82,29 +84,6 @@ static bool hours_fit(const struct tz *dtz, const struct query_bucket *b, size_t
 		if (tz_hour_start(dtz, b[i].start) != b[i].start)
 			return false;
 	return n == 0 || tz_hour_start(dtz, b[n - 1].end) == b[n - 1].end;
-}
-
-/* Closed hours from the tables (open ones came from pending). */
-static int from_hours(struct store_conn *c, const struct store_device *d, int64_t watermark,
-		      struct query_bucket *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		for (int64_t h = b[i].start; h < b[i].end; h = tz_hour_next(d->tz, h)) {
-			double kwh;
-			int64_t cnt;
-			int rc;
-			if (tz_hour_next(d->tz, h) > watermark)
-				break; /* this and later hours are open */
-			rc = store_hour_get(c, d->id, h, &kwh, &cnt);
-			if (rc == KW_ENOTFOUND)
-				continue;
-			if (rc)
-				return rc;
-			b[i].kwh += kwh;
-			b[i].has = true;
-		}
-	}
-	return 0;
 }
 
 struct day_ctx {
@@ -192,15 +171,14 @@ static void raw_reading(void *ud, int64_t ts, uint32_t channel, double v, int fl
 }
 
 static int from_raw(struct store_conn *c, const struct store_device *d, const struct tz *qtz,
-		    int64_t watermark, struct query_bucket *b, size_t n)
+		    struct query_bucket *b, size_t n)
 {
 	struct raw_ctx x = { qtz, b, n, d->type == READING_COUNTER, false, 0, 0, 0, 0 };
 	int64_t lo = b[0].start, hi = b[n - 1].end, nts;
 	double nv;
 	int rc;
 
-	if (x.counter && store_neighbour_walk(c, d->id, d->tz, lo + 1, -1, watermark, &x.prev_ts,
-					      &x.prev_v) == 0)
+	if (x.counter && raw_neighbour(c, d->id, lo + 1, -1, &x.prev_ts, &x.prev_v) == 0)
 		x.has_prev = true;
 	/* An interval reading at t counts for t - 1 ms: the range is (lo, hi]. */
 	x.last_ts = lo;
@@ -209,8 +187,7 @@ static int from_raw(struct store_conn *c, const struct store_device *d, const st
 		rc = store_readings(c, d->id, STORE_CHANNEL_ENERGY, lo + 1, hi + 1, x.last_ts, 0,
 				    10000, raw_reading, &x);
 	} while (rc == 0 && x.rows == 10000);
-	if (rc == 0 && x.counter && x.has_prev &&
-	    store_neighbour_walk(c, d->id, d->tz, hi, 1, watermark, &nts, &nv) == 0)
+	if (rc == 0 && x.counter && x.has_prev && raw_neighbour(c, d->id, hi, 1, &nts, &nv) == 0)
 		raw_reading(&x, nts, STORE_CHANNEL_ENERGY, nv, 0);
 	return rc;
 }
@@ -270,27 +247,28 @@ int query_consumption(struct store_conn *c, const struct store_device *d, const 
 		      size_t *n)
 {
 	struct pending *p = store_conn_pending(c);
-	bool days = step != STEP_HOUR && qtz == d->tz, fit;
+	bool days = step != STEP_HOUR && qtz == d->tz, fit, use_raw;
 	int64_t w;
 	int rc = make_buckets(qtz, step, from, to, out, n);
 
 	if (rc || *n == 0)
 		return rc;
 	fit = days || hours_fit(d->tz, *out, *n);
+	use_raw = !days && !(step == STEP_HOUR && qtz == d->tz) && !fit;
 	pthread_mutex_lock(&p->mu);
 	w = p->watermark;
 	rc = c->ops->snapshot(c);
 	if (rc == 0 && fit)
 		add_open_hours(p, d, *out, *n);
+	if (rc == 0 && use_raw)
+		raw_capture(c, d->id); /* raw.h, rule 3 */
 	pthread_mutex_unlock(&p->mu);
 	if (rc == 0 && days)
 		rc = from_days(c, d, *out, *n);
-	else if (rc == 0 && step == STEP_HOUR && qtz == d->tz)
+	else if (rc == 0 && !use_raw)
 		rc = from_day_slots(c, d, w, *out, *n);
-	else if (rc == 0 && fit)
-		rc = from_hours(c, d, w, *out, *n);
 	else if (rc == 0)
-		rc = from_raw(c, d, qtz, w, *out, *n);
+		rc = from_raw(c, d, qtz, *out, *n);
 	if (rc) {
 		free(*out);
 		*out = NULL;

@@ -20,10 +20,10 @@
  * a device-day's once per closing instead of once per batch.
  *
  * Invariants:
- *  1. hourly.readings of a closed bucket counts the energy readings stamped
- *     in (hour, next hour]; the neighbour walk relies on it.
+ *  1. A closed hour's total is in its local day's row (slots); the hourly
+ *     table gets only late data, for day rows from before slots existed.
  *  2. The per-batch map is empty whenever rollup_apply() is not running: it
- *     is flushed before any neighbour walk and at the end of every batch.
+ *     is flushed at the end of every batch.
  *  3. Staged entries are exactly the open-hour totals of the current
  *     transaction's successful jobs, in job order (so a failed job truncates
  *     them to its mark).
@@ -41,12 +41,14 @@
 #include "core/tz.h"
 #include "core/xmalloc.h"
 #include "energy/energy.h"
+#include "store/raw.h"
 #include "store/rollup.h"
 #include "core/banned.h"
 
 #define HOUR_MS	    INT64_C(3600000)
-#define CLOSE_LAG   HOUR_MS    /* an hour closes this long after the newest reading passed it */
-#define PENDING_MAX (1u << 20) /* open entries beyond this close every hour that can */
+#define CLOSE_LAG   HOUR_MS	  /* an hour closes this long after the newest reading passed it */
+#define CLOSE_STEP  (4 * HOUR_MS) /* ...and hours close this many at a time */
+#define PENDING_MAX (1u << 20)	  /* open entries beyond this close every hour that can */
 
 struct agg {
 	int64_t device;
@@ -64,6 +66,7 @@ struct cstate {
 
 struct rollup {
 	struct pending *p; /* shared with readers; see pending.h */
+	struct raw *raw;   /* where the readings go (raw.h) */
 	int64_t max_ts;	   /* newest energy reading seen, epoch ms */
 	/* The running batch. */
 	struct hmap agg_idx; /* pending_key(device, hour) -> index into agg */
@@ -83,10 +86,11 @@ struct rollup {
 	const struct tz *tz;
 };
 
-struct rollup *rollup_new(struct pending *p)
+struct rollup *rollup_new(struct pending *p, struct raw *raw)
 {
 	struct rollup *r = xcalloc(1, sizeof(*r));
 	r->p = p;
+	r->raw = raw;
 	r->max_ts = INT64_MIN;
 	return r;
 }
@@ -234,31 +238,46 @@ static void discard_days(struct days *d)
 }
 
 /* Ends the batch's summing: closed hours to the tables, open ones staged. */
-static int flush(struct rollup *r, const struct devcache *dc)
+static int flush(struct rollup *r)
 {
 	struct days days = { HMAP_INIT, NULL, 0, 0 };
 	int64_t watermark = r->p->watermark; /* only this thread changes it */
+	const struct tz *memo_tz = NULL;
+	int64_t memo_hour = 0, memo_end = 0, memo_day = 0;
+	int memo_slot = 0;
+	size_t nclosed = 0;
 	int rc = 0;
 
-	if (r->nagg)
-		qsort(r->agg, r->nagg, sizeof(*r->agg), cmp_agg);
-	for (size_t i = 0; i < r->nagg && rc == 0; i++) {
+	for (size_t i = 0; i < r->nagg; i++) {
 		const struct agg *a = &r->agg[i];
-		int64_t end = tz_hour_next(a->tz, a->hour);
-		if (end > watermark) {
-			xgrow((void **)&r->staged, &r->stagedcap, r->nstaged + 1,
-			      sizeof(*r->staged));
-			r->staged[r->nstaged++] = (struct pending_entry){
-				.device = a->device,
-				.hour = a->hour,
-				.hour_end = end,
-				.day = tz_local_days(a->tz, a->hour),
-				.slot = day_slot(a->tz, a->hour),
-				.kwh = a->kwh,
-				.readings = a->readings,
-			};
+		/* A batch's hours are mostly one hour of one zone: compute its
+		 * end, day and slot once. */
+		if (a->tz != memo_tz || a->hour != memo_hour) {
+			memo_tz = a->tz;
+			memo_hour = a->hour;
+			memo_end = tz_hour_next(a->tz, a->hour);
+			memo_day = tz_local_days(a->tz, a->hour);
+			memo_slot = day_slot(a->tz, a->hour);
+		}
+		if (memo_end <= watermark) {
+			r->agg[nclosed++] = *a; /* late data, written below */
 			continue;
 		}
+		xgrow((void **)&r->staged, &r->stagedcap, r->nstaged + 1, sizeof(*r->staged));
+		r->staged[r->nstaged++] = (struct pending_entry){
+			.device = a->device,
+			.hour = a->hour,
+			.hour_end = memo_end,
+			.day = memo_day,
+			.slot = memo_slot,
+			.kwh = a->kwh,
+			.readings = a->readings,
+		};
+	}
+	if (nclosed)
+		qsort(r->agg, nclosed, sizeof(*r->agg), cmp_agg);
+	for (size_t i = 0; i < nclosed && rc == 0; i++) {
+		const struct agg *a = &r->agg[i];
 		rc = r->c->ops->hour_add(r->c, a->device, a->hour, a->kwh, a->readings);
 		day_sum(&days, a->device, tz_local_days(a->tz, a->hour), day_slot(a->tz, a->hour),
 			a->kwh);
@@ -302,32 +321,29 @@ static void spread(struct rollup *r, const struct tz *tz, int64_t t1, int64_t t2
 static int counter_late(struct rollup *r, const struct devcache *dc, const struct store_device *d,
 			const struct store_reading *x, struct store_batch *b)
 {
-	const struct store_backend_ops *ops = r->c->ops;
-	int64_t pts = 0, nts = 0, w = r->p->watermark;
+	int64_t pts = 0, nts = 0;
 	double pv = 0, nv = 0;
 	bool has_p, has_n, reset = false;
 	int rc;
 
-	if ((rc = flush(r, dc)) != 0) /* invariant 2: the walk reads closed counts */
-		return rc;
 	r->device = d->id;
 	r->tz = d->tz;
-	has_p = store_neighbour_walk(r->c, d->id, d->tz, x->ts, -1, w, &pts, &pv) == 0;
-	has_n = store_neighbour_walk(r->c, d->id, d->tz, x->ts, 1, w, &nts, &nv) == 0;
+	has_p = raw_neighbour(r->c, d->id, x->ts, -1, &pts, &pv) == 0;
+	has_n = raw_neighbour(r->c, d->id, x->ts, 1, &nts, &nv) == 0;
 	if (has_p && has_n) {
 		bool ignored;
 		spread(r, d->tz, pts, nts, -energy_counter_delta(pv, nv, &ignored));
 	}
 	if (has_p) {
 		spread(r, d->tz, pts, x->ts, energy_counter_delta(pv, x->value, &reset));
-		if (reset && (rc = ops->reading_set_flags(r->c, d->id, x->ts, READING_FLAG_RESET)))
+		if (reset && (rc = raw_set_flags(r->raw, r->c, d->id, x->ts, READING_FLAG_RESET)))
 			return rc;
 		b->resets += reset;
 	}
 	if (has_n) {
 		bool next_reset;
 		spread(r, d->tz, x->ts, nts, energy_counter_delta(x->value, nv, &next_reset));
-		rc = ops->reading_set_flags(r->c, d->id, nts, next_reset ? READING_FLAG_RESET : 0);
+		rc = raw_set_flags(r->raw, r->c, d->id, nts, next_reset ? READING_FLAG_RESET : 0);
 	}
 	return rc;
 }
@@ -346,8 +362,7 @@ static int counter_apply(struct rollup *r, const struct devcache *dc, const stru
 		       energy_counter_delta(r->cs[i].v, x->value, &reset));
 		if (reset) {
 			b->resets++;
-			int rc =
-			    r->c->ops->reading_set_flags(r->c, d->id, x->ts, READING_FLAG_RESET);
+			int rc = raw_set_flags(r->raw, r->c, d->id, x->ts, READING_FLAG_RESET);
 			if (rc)
 				return rc;
 		}
@@ -373,7 +388,6 @@ static int put_counters(struct rollup *r)
 int rollup_apply(struct rollup *r, struct store_conn *c, const struct devcache *dc,
 		 struct store_batch *b)
 {
-	const struct store_backend_ops *ops = c->ops;
 	int rc = 0;
 
 	r->c = c;
@@ -382,7 +396,7 @@ int rollup_apply(struct rollup *r, struct store_conn *c, const struct devcache *
 		const struct store_device *d;
 		enum store_insert_result res;
 
-		if ((rc = ops->reading_insert(c, x, &res)) != 0)
+		if ((rc = raw_insert(r->raw, c, x, &res)) != 0)
 			break;
 		if (res != STORE_INSERTED) {
 			b->duplicates += res == STORE_DUPLICATE;
@@ -402,9 +416,11 @@ int rollup_apply(struct rollup *r, struct store_conn *c, const struct devcache *
 			agg_add(r, d->id, energy_interval_hour(d->tz, x->ts), x->value, 1);
 	}
 	if (rc == 0)
-		rc = flush(r, dc);
+		rc = flush(r);
 	if (rc == 0)
 		rc = put_counters(r);
+	if (rc == 0)
+		rc = raw_end_job(r->raw, c);
 	return rc;
 }
 
@@ -430,7 +446,9 @@ bool rollup_close_target(const struct rollup *r, int64_t now, int64_t *watermark
 	w = upto - (r->p->n > PENDING_MAX ? 0 : CLOSE_LAG);
 	w -= ((w % HOUR_MS) + HOUR_MS) % HOUR_MS;
 	*watermark = w;
-	return w > r->p->watermark;
+	/* Closing CLOSE_STEP at a time writes each device-day's row once per
+	 * step instead of once per hour. */
+	return w >= r->p->watermark + (r->p->n > PENDING_MAX ? HOUR_MS : CLOSE_STEP);
 }
 
 int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t w)
@@ -448,11 +466,10 @@ int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t w)
 	}
 	if (n)
 		qsort(due, n, sizeof(*due), cmp_entry);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = c->ops->hour_add(c, due[i]->device, due[i]->hour, due[i]->kwh,
-				      due[i]->readings);
+	/* The day rows carry the hours (slots); the hourly table only keeps
+	 * hours of late data, for day rows from before slots existed. */
+	for (size_t i = 0; i < n; i++)
 		day_sum(&days, due[i]->device, due[i]->day, due[i]->slot, due[i]->kwh);
-	}
 	rc = rc ? rc : write_days(c, &days);
 	discard_days(&days);
 	if (rc == 0)
@@ -516,8 +533,7 @@ static void recover_reading(void *ud, int64_t ts, int64_t device, double v)
 		i = x->nl++;
 		hmap_put(&x->last, (uint64_t)device, i);
 		x->lts[i] = INT64_MIN;
-		if (store_neighbour_walk(r->c, device, d->tz, ts, -1, x->watermark, &pts, &pv) ==
-		    0) {
+		if (raw_neighbour(r->c, device, ts, -1, &pts, &pv) == 0) {
 			x->lts[i] = pts;
 			x->lv[i] = pv;
 		}
@@ -541,7 +557,7 @@ int rollup_recover(struct rollup *r, struct store_conn *c, const struct devcache
 	r->c = c;
 	if (c->ops->meta_get(c, "watermark", &w) != 0) {
 		/* A database from before the watermark has every total on disk. */
-		w = c->ops->ts_bounds(c, &min, &max) == 0 ? max + 2 * HOUR_MS : 0;
+		w = raw_bounds(c, &min, &max) == 0 ? max + 2 * HOUR_MS : 0;
 		if (c->ops->begin(c) || c->ops->meta_set(c, "watermark", w) || c->ops->commit(c)) {
 			c->ops->rollback(c);
 			return KW_EDB;
@@ -549,10 +565,12 @@ int rollup_recover(struct rollup *r, struct store_conn *c, const struct devcache
 	}
 	r->p->watermark = w;
 	x.watermark = w;
+	if ((x.rc = raw_recover(r->raw, c, dc)) != 0)
+		return x.rc;
 	/* An hour is at most one hour long, so readings stamped more than an
 	 * hour before the watermark only touch closed hours -- except a
 	 * counter's segment, which recover_reading() follows back. */
-	x.rc = c->ops->scan_energy(c, w - HOUR_MS, recover_reading, &x);
+	x.rc = raw_scan_energy(r->raw, c, w - HOUR_MS, recover_reading, &x);
 	for (size_t i = 0; i < r->nagg && x.rc == 0; i++) {
 		const struct agg *a = &r->agg[i];
 		int64_t end = tz_hour_next(a->tz, a->hour);

@@ -15,19 +15,24 @@
 
 struct rollup;
 
-struct rollup *rollup_new(struct pending *p);
+struct raw;
+
+/* The rollup stores readings through raw (not owned). */
+struct rollup *rollup_new(struct pending *p, struct raw *raw);
 void rollup_free(struct rollup *r);
 
 /*
- * Rebuilds the open hours from raw readings newer than the stored
- * watermark, after a restart or a crash.  Call once, before any batch.
+ * Loads the watermark, the raw heads (raw_recover()) and rebuilds the open
+ * hours from readings newer than the watermark, after a restart or a
+ * crash.  Call once, before any batch.
  */
 int rollup_recover(struct rollup *r, struct store_conn *c, const struct devcache *dc);
 
 /*
- * Stores the batch's rows (device and channel ids already resolved),
- * counting accepted, duplicate and conflicting readings into b, and updates
- * the totals they affect.  Runs inside the caller's transaction.
+ * Stores the batch's rows (device and channel ids already resolved) through
+ * raw, counting accepted, duplicate and conflicting readings into b, and
+ * updates the totals they affect; ends with raw_end_job().  Runs inside the
+ * caller's transaction (the job's savepoint).
  */
 int rollup_apply(struct rollup *r, struct store_conn *c, const struct devcache *dc,
 		 struct store_batch *b);

@@ -3,14 +3,18 @@
  * every SQL statement kilowatt runs.  The only file that includes <sqlite3.h>.
  *
  * Layout (why it looks like this: docs/PERFORMANCE.md):
- *   reading(ts, device, channel, value, flags)   PRIMARY KEY (ts, device, channel)
+ *   rawblock(hour, device, data)                 PRIMARY KEY (hour, device)
  *   hourly(hour, device, kwh, readings)          PRIMARY KEY (hour, device)
- *   daily(day, device, kwh)                      PRIMARY KEY (day, device)
- * all WITHOUT ROWID and keyed time first.  Meters report "now", so a commit
- * touches the few pages at the end of each tree instead of one page per
- * device: a raw table keyed (device, ts) rewrites a different page for every
- * row and tops out near 100k rows/s with synchronous=FULL.  Per-device
- * questions are answered by point lookups on (hour, device), 24 for a day.
+ *   daily(day, device, kwh, hours)               PRIMARY KEY (day, device)
+ *   journal(seq, max_ts, data)                   open hours' readings (raw.h)
+ * all but the journal WITHOUT ROWID and keyed time first.  Meters report
+ * "now", so a commit touches the few pages at the end of each tree instead
+ * of one page per device: a raw table keyed (device, ts) rewrites a
+ * different page for every row and tops out near 100k rows/s with
+ * synchronous=FULL.  Raw readings are written once per device-hour, as a
+ * compressed block (rawblock.h), when the hour closes; until then one
+ * journal row per request holds them.  Per-device questions are answered by
+ * point lookups on (hour, device).
  *
  * Invariants:
  *  1. Every statement is prepared once per connection (struct sq.stmt) and
@@ -36,6 +40,7 @@
 #include "core/tz.h"
 #include "core/xmalloc.h"
 #include "store/backend.h"
+#include "store/rawblock.h"
 #include "core/banned.h"
 
 static const char *const migrations[] = {
@@ -92,6 +97,12 @@ static const char *const migrations[] = {
 	 * for no data), so a day's hourly chart is one row, not 24 rows on 24
 	 * pages of the time-first hourly table.  Older rows have NULL. */
 	"ALTER TABLE daily ADD COLUMN hours BLOB;",
+	/* 5: raw readings in device-hour blocks plus a journal of the open
+	 * hours (src/store/raw.h); convert_readings() moves the old rows. */
+	"CREATE TABLE rawblock(hour INTEGER NOT NULL, device INTEGER NOT NULL,"
+	"  data BLOB NOT NULL, PRIMARY KEY(hour, device)) WITHOUT ROWID;"
+	"CREATE TABLE journal(seq INTEGER PRIMARY KEY, max_ts INTEGER NOT NULL,"
+	"  data BLOB NOT NULL);",
 };
 
 enum {
@@ -104,11 +115,6 @@ enum {
 	S_DEVICES,
 	S_CHANNELS,
 	S_CHANNEL_INSERT,
-	S_READING_INSERT,
-	S_READING_GET,
-	S_READING_FLAGS,
-	S_READING_PREV,
-	S_READING_NEXT,
 	S_HOUR_GET,
 	S_HOUR_ADD,
 	S_DAY_ADD,
@@ -130,14 +136,17 @@ enum {
 	S_DAYS,
 	S_DAY_HOURS,
 	S_DAYS_ALL,
-	S_READINGS,
-	S_READINGS_ALLCH,
-	S_MIN_TS,
-	S_MAX_TS,
 	S_META_GET,
 	S_META_SET,
 	S_READ_BEGIN,
-	S_SCAN_ENERGY,
+	S_BLOCK_GET,
+	S_BLOCK_PUT,
+	S_BLOCK_SCAN,
+	S_BLOCK_MIN,
+	S_BLOCK_MAX,
+	S_JOURNAL_APPEND,
+	S_JOURNAL_TRIM,
+	S_JOURNAL_SCAN,
 	S_COUNT
 };
 
@@ -153,17 +162,6 @@ static const char *const sql[S_COUNT] = {
 	    " max_hourly_kwh, reading_type, created_at, claim_code FROM device ORDER BY id",
 	[S_CHANNELS] = "SELECT id, name FROM channel ORDER BY id",
 	[S_CHANNEL_INSERT] = "INSERT INTO channel(name) VALUES(?1)",
-	[S_READING_INSERT] = "INSERT OR IGNORE INTO reading(ts, device, channel, value)"
-			     " VALUES(?1, ?2, ?3, ?4)",
-	[S_READING_GET] =
-	    "SELECT value FROM reading WHERE ts = ?1 AND device = ?2 AND channel = ?3",
-	[S_READING_FLAGS] =
-	    "UPDATE reading SET flags = ?3 WHERE ts = ?1 AND device = ?2 AND channel = 0",
-	[S_READING_PREV] = "SELECT ts, value FROM reading WHERE ts > ?1 AND ts < ?2 AND device = ?3"
-			   " AND channel = 0 ORDER BY ts DESC LIMIT 1",
-	[S_READING_NEXT] =
-	    "SELECT ts, value FROM reading WHERE ts > ?1 AND ts <= ?2 AND device = ?3"
-	    " AND channel = 0 ORDER BY ts LIMIT 1",
 	[S_HOUR_GET] = "SELECT readings FROM hourly WHERE hour = ?1 AND device = ?2",
 	[S_HOUR_ADD] = "INSERT INTO hourly(hour, device, kwh, readings) VALUES(?1, ?2, ?3, ?4)"
 		       " ON CONFLICT DO UPDATE SET kwh = kwh + excluded.kwh,"
@@ -183,7 +181,7 @@ static const char *const sql[S_COUNT] = {
 	    " region = ?6, timezone = ?7, max_hourly_kwh = ?8, reading_type = ?9,"
 	    " claim_code = ?10 WHERE id = ?1",
 	[S_DEVICE_DELETE] = "DELETE FROM device WHERE id = ?1",
-	[S_DEL_READINGS] = "DELETE FROM reading WHERE device = ?1",
+	[S_DEL_READINGS] = "DELETE FROM rawblock WHERE device = ?1",
 	[S_DEL_HOURLY] = "DELETE FROM hourly WHERE device = ?1",
 	[S_DEL_DAILY] = "DELETE FROM daily WHERE device = ?1",
 	[S_DEL_COUNTER] = "DELETE FROM counter_state WHERE device = ?1",
@@ -198,19 +196,19 @@ static const char *const sql[S_COUNT] = {
 	[S_HOURS] = "SELECT kwh, readings FROM hourly WHERE hour = ?1 AND device = ?2",
 	[S_DAYS] = "SELECT kwh FROM daily WHERE day = ?1 AND device = ?2",
 	[S_DAYS_ALL] = "SELECT day, device, kwh FROM daily WHERE day >= ?1 AND day < ?2",
-	[S_READINGS] = "SELECT ts, channel, value, flags FROM reading WHERE ts >= ?1 AND ts < ?2"
-		       " AND device = ?3 AND channel = ?4 AND ts > ?6 ORDER BY ts LIMIT ?5",
-	[S_READINGS_ALLCH] = "SELECT ts, channel, value, flags FROM reading WHERE ts >= ?1"
-			     " AND ts < ?2 AND device = ?3 AND (ts, channel) > (?6, ?7)"
-			     " ORDER BY ts, channel LIMIT ?5",
-	[S_MIN_TS] = "SELECT min(ts) FROM reading",
-	[S_MAX_TS] = "SELECT max(ts) FROM reading",
 	[S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[S_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
 		       " ON CONFLICT DO UPDATE SET value = excluded.value",
 	[S_READ_BEGIN] = "BEGIN DEFERRED",
-	[S_SCAN_ENERGY] = "SELECT ts, device, value FROM reading WHERE ts > ?1 AND channel = 0"
-			  " ORDER BY ts",
+	[S_BLOCK_GET] = "SELECT data FROM rawblock WHERE hour = ?1 AND device = ?2",
+	[S_BLOCK_PUT] = "INSERT OR REPLACE INTO rawblock(hour, device, data) VALUES(?1, ?2, ?3)",
+	[S_BLOCK_SCAN] = "SELECT device, hour, data FROM rawblock WHERE hour >= ?1"
+			 " ORDER BY hour, device",
+	[S_BLOCK_MIN] = "SELECT min(hour) FROM rawblock",
+	[S_BLOCK_MAX] = "SELECT max(hour) FROM rawblock",
+	[S_JOURNAL_APPEND] = "INSERT INTO journal(max_ts, data) VALUES(?1, ?2)",
+	[S_JOURNAL_TRIM] = "DELETE FROM journal WHERE max_ts <= ?1",
+	[S_JOURNAL_SCAN] = "SELECT data FROM journal ORDER BY seq",
 };
 
 struct sq {
@@ -273,6 +271,71 @@ static int user_version(struct sq *q, int *out)
 	return 0;
 }
 
+static int put_converted(sqlite3_stmt *ins, int64_t device, int64_t block, struct raw_rec *r,
+			 size_t n)
+{
+	unsigned char *buf = xmalloc(rawblock_bound(n));
+	size_t len = rawblock_encode(block, r, n, buf);
+	int rc;
+
+	sqlite3_reset(ins);
+	sqlite3_bind_int64(ins, 1, block);
+	sqlite3_bind_int64(ins, 2, device);
+	sqlite3_bind_blob64(ins, 3, buf, len, SQLITE_STATIC);
+	rc = sqlite3_step(ins);
+	free(buf);
+	return rc == SQLITE_DONE ? 0 : KW_EDB;
+}
+
+/* Migration 5: the old one-row-per-reading table becomes blocks. */
+static int convert_readings(struct sq *q)
+{
+	sqlite3_stmt *sel = NULL, *ins = NULL;
+	struct raw_rec *r = NULL;
+	size_t n = 0, cap = 0, moved = 0;
+	int64_t device = 0, block = 0;
+	int rc = KW_EDB, step;
+
+	if (sqlite3_prepare_v2(q->db,
+			       "SELECT device, ts, channel, value, flags FROM reading"
+			       " ORDER BY device, ts, channel",
+			       -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->db, "INSERT INTO rawblock(hour, device, data) VALUES(?1, ?2, ?3)",
+			       -1, &ins, NULL) != SQLITE_OK)
+		goto out;
+	while ((step = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t d = sqlite3_column_int64(sel, 0), ts = sqlite3_column_int64(sel, 1);
+		if (n && (d != device || rawblock_base(ts) != block)) {
+			if (put_converted(ins, device, block, r, n) != 0)
+				goto out;
+			n = 0;
+		}
+		device = d;
+		block = rawblock_base(ts);
+		xgrow((void **)&r, &cap, n + 1, sizeof(*r));
+		r[n++] = (struct raw_rec){ ts, sqlite3_column_double(sel, 3),
+					   (uint32_t)sqlite3_column_int64(sel, 2),
+					   (uint32_t)sqlite3_column_int(sel, 4) };
+		moved++;
+	}
+	if (step != SQLITE_DONE || (n && put_converted(ins, device, block, r, n) != 0))
+		goto out;
+	rc = exec_sql(q, "DROP TABLE reading");
+	if (rc == 0 && moved)
+		log_info("store", "moved %zu readings into device-hour blocks", moved);
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(ins);
+	free(r);
+	return rc;
+}
+
+/* Work a migration needs beyond its SQL; version is the one just applied. */
+static int after_migration(struct sq *q, int version)
+{
+	return version == 5 ? convert_readings(q) : 0;
+}
+
 static int migrate(struct sq *q, char *err, size_t errlen)
 {
 	const int n = (int)(sizeof(migrations) / sizeof(migrations[0]));
@@ -291,7 +354,7 @@ static int migrate(struct sq *q, char *err, size_t errlen)
 	for (; v < n; v++) {
 		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
 		if (exec_sql(q, "BEGIN IMMEDIATE") || exec_sql(q, migrations[v]) ||
-		    exec_sql(q, bump) || exec_sql(q, "COMMIT")) {
+		    after_migration(q, v + 1) || exec_sql(q, bump) || exec_sql(q, "COMMIT")) {
 			exec_sql(q, "ROLLBACK");
 			snprintf(err, errlen, "cannot migrate '%s' to schema version %d: %s",
 				 q->path, v + 1, sqlite3_errmsg(q->db));
@@ -492,85 +555,87 @@ static int sq_channel_insert(struct store_conn *c, const char *name, int64_t *id
 	return 0;
 }
 
-static int sq_reading_insert(struct store_conn *c, const struct store_reading *r,
-			     enum store_insert_result *res)
+static int sq_block_get(struct store_conn *c, int64_t device, int64_t block,
+			void (*fn)(void *ud, const void *data, size_t len), void *ud)
 {
-	struct sq *q = SQ(c);
-	sqlite3_stmt *s = q->stmt[S_READING_INSERT];
+	sqlite3_stmt *s = SQ(c)->stmt[S_BLOCK_GET];
 	int rc;
 
-	/* The hot path: no clear_bindings, every parameter is rebound. */
 	sqlite3_reset(s);
-	sqlite3_bind_int64(s, 1, r->ts);
-	sqlite3_bind_int64(s, 2, r->device);
-	sqlite3_bind_int64(s, 3, r->channel);
-	sqlite3_bind_double(s, 4, r->value);
-	if ((rc = run(q, s, "storing a reading")) != 0)
-		return rc;
-	if (sqlite3_changes(q->db) == 1) {
-		*res = STORE_INSERTED;
+	sqlite3_bind_int64(s, 1, block);
+	sqlite3_bind_int64(s, 2, device);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		fn(ud, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+		sqlite3_reset(s);
 		return 0;
 	}
-	s = st(q, S_READING_GET);
-	sqlite3_bind_int64(s, 1, r->ts);
-	sqlite3_bind_int64(s, 2, r->device);
-	sqlite3_bind_int64(s, 3, r->channel);
-	if (sqlite3_step(s) != SQLITE_ROW)
-		return fail(q, "reading back a duplicate");
-	*res = sqlite3_column_double(s, 0) == r->value ? STORE_DUPLICATE : STORE_CONFLICT;
-	return 0;
+	return rc == SQLITE_DONE ? KW_ENOTFOUND : fail(SQ(c), "reading raw readings");
 }
 
-static int sq_reading_set_flags(struct store_conn *c, int64_t device, int64_t ts, int flags)
+static int sq_block_put(struct store_conn *c, int64_t device, int64_t block, const void *data,
+			size_t len)
 {
-	sqlite3_stmt *s = st(SQ(c), S_READING_FLAGS);
-	sqlite3_bind_int64(s, 1, ts);
+	sqlite3_stmt *s = SQ(c)->stmt[S_BLOCK_PUT];
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, block);
 	sqlite3_bind_int64(s, 2, device);
-	sqlite3_bind_int(s, 3, flags);
-	return run(SQ(c), s, "flagging a reading");
+	sqlite3_bind_blob64(s, 3, data, len, SQLITE_STATIC);
+	return run(SQ(c), s, "storing raw readings");
 }
 
-/* The device's energy reading nearest to an edge of (lo, hi): the latest
- * with lo < ts < hi (dir < 0) or the earliest with lo < ts <= hi (dir > 0). */
-static int sq_reading_near(struct store_conn *c, int64_t device, int64_t lo, int64_t hi, int dir,
-			   int64_t *ts_out, double *v_out)
+static int sq_block_scan(struct store_conn *c, int64_t from,
+			 void (*fn)(void *ud, int64_t device, int64_t block, const void *data,
+				    size_t len),
+			 void *ud)
 {
-	sqlite3_stmt *s = st(SQ(c), dir < 0 ? S_READING_PREV : S_READING_NEXT);
-	sqlite3_bind_int64(s, 1, lo);
-	sqlite3_bind_int64(s, 2, hi);
-	sqlite3_bind_int64(s, 3, device);
-	if (sqlite3_step(s) != SQLITE_ROW)
-		return KW_ENOTFOUND;
-	*ts_out = sqlite3_column_int64(s, 0);
-	*v_out = sqlite3_column_double(s, 1);
-	return 0;
-}
-
-static int sq_scan_energy(struct store_conn *c, int64_t after,
-			  void (*fn)(void *ud, int64_t ts, int64_t device, double v), void *ud)
-{
-	sqlite3_stmt *s = st(SQ(c), S_SCAN_ENERGY);
+	sqlite3_stmt *s = st(SQ(c), S_BLOCK_SCAN);
 	int rc;
-	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 1, from);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		fn(ud, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-		   sqlite3_column_double(s, 2));
-	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "scanning recent readings");
+		   sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
+	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "scanning raw readings");
 }
 
-/* The oldest and newest reading timestamps; KW_ENOTFOUND when empty.  Both
- * are one step to an end of the time-first key. */
-static int sq_ts_bounds(struct store_conn *c, int64_t *min, int64_t *max)
+/* The first and last block: one step to each end of the time-first key. */
+static int sq_block_bounds(struct store_conn *c, int64_t *min, int64_t *max)
 {
-	sqlite3_stmt *s = st(SQ(c), S_MIN_TS);
+	sqlite3_stmt *s = st(SQ(c), S_BLOCK_MIN);
 	if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_type(s, 0) == SQLITE_NULL)
 		return KW_ENOTFOUND;
 	*min = sqlite3_column_int64(s, 0);
-	s = st(SQ(c), S_MAX_TS);
+	s = st(SQ(c), S_BLOCK_MAX);
 	if (sqlite3_step(s) != SQLITE_ROW)
 		return KW_ENOTFOUND;
 	*max = sqlite3_column_int64(s, 0);
 	return 0;
+}
+
+static int sq_journal_append(struct store_conn *c, int64_t max_ts, const void *data, size_t len)
+{
+	sqlite3_stmt *s = SQ(c)->stmt[S_JOURNAL_APPEND];
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, max_ts);
+	sqlite3_bind_blob64(s, 2, data, len, SQLITE_STATIC);
+	return run(SQ(c), s, "writing the journal");
+}
+
+static int sq_journal_trim(struct store_conn *c, int64_t max_ts)
+{
+	sqlite3_stmt *s = st(SQ(c), S_JOURNAL_TRIM);
+	sqlite3_bind_int64(s, 1, max_ts);
+	return run(SQ(c), s, "trimming the journal");
+}
+
+static int sq_journal_scan(struct store_conn *c, void (*fn)(void *ud, const void *data, size_t len),
+			   void *ud)
+{
+	sqlite3_stmt *s = st(SQ(c), S_JOURNAL_SCAN);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(ud, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "reading the journal");
 }
 
 static int sq_meta_get(struct store_conn *c, const char *key, int64_t *value)
@@ -855,26 +920,6 @@ static int sq_days(struct store_conn *c, int64_t device, int64_t day_from, int64
 	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "reading daily totals");
 }
 
-static int sq_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from,
-		       int64_t to, int64_t after_ts, int64_t after_ch, size_t limit,
-		       store_reading_fn fn, void *ud)
-{
-	sqlite3_stmt *s = st(SQ(c), channel < 0 ? S_READINGS_ALLCH : S_READINGS);
-	int rc;
-	sqlite3_bind_int64(s, 1, from);
-	sqlite3_bind_int64(s, 2, to);
-	sqlite3_bind_int64(s, 3, device);
-	if (channel >= 0)
-		sqlite3_bind_int64(s, 4, channel);
-	sqlite3_bind_int64(s, 5, (int64_t)limit);
-	sqlite3_bind_int64(s, 6, after_ts);
-	sqlite3_bind_int64(s, 7, after_ch);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		fn(ud, sqlite3_column_int64(s, 0), (uint32_t)sqlite3_column_int64(s, 1),
-		   sqlite3_column_double(s, 2), sqlite3_column_int(s, 3));
-	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "reading raw readings");
-}
-
 const struct store_backend_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -890,11 +935,13 @@ const struct store_backend_ops store_sqlite_ops = {
 	.load_devices = sq_load_devices,
 	.load_channels = sq_load_channels,
 	.channel_insert = sq_channel_insert,
-	.reading_insert = sq_reading_insert,
-	.reading_set_flags = sq_reading_set_flags,
-	.reading_near = sq_reading_near,
-	.ts_bounds = sq_ts_bounds,
-	.scan_energy = sq_scan_energy,
+	.block_get = sq_block_get,
+	.block_put = sq_block_put,
+	.block_scan = sq_block_scan,
+	.block_bounds = sq_block_bounds,
+	.journal_append = sq_journal_append,
+	.journal_trim = sq_journal_trim,
+	.journal_scan = sq_journal_scan,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.snapshot = sq_snapshot,
@@ -913,5 +960,4 @@ const struct store_backend_ops store_sqlite_ops = {
 	.token_list = sq_token_list,
 	.hour_get = sq_hour_get,
 	.days = sq_days,
-	.readings = sq_readings,
 };

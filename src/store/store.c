@@ -41,6 +41,7 @@
 #include "store/backend.h"
 #include "store/devcache.h"
 #include "store/pending.h"
+#include "store/raw.h"
 #include "store/rollup.h"
 #include "core/banned.h"
 
@@ -79,6 +80,7 @@ struct store {
 	int nreaders;
 	struct devcache dc;
 	struct pending pending;
+	struct raw *raw;
 	struct rollup *rollup;
 	char *default_tz;
 	uint64_t queue_max_rows;
@@ -355,7 +357,7 @@ int store_days(struct store_conn *c, int64_t device, int64_t day_from, int64_t d
 int store_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from, int64_t to,
 		   int64_t after_ts, int64_t after_ch, size_t limit, store_reading_fn fn, void *ud)
 {
-	return c->ops->readings(c, device, channel, from, to, after_ts, after_ch, limit, fn, ud);
+	return raw_readings(c, device, channel, from, to, after_ts, after_ch, limit, fn, ud);
 }
 
 /* --- the writer ------------------------------------------------------------ */
@@ -413,9 +415,15 @@ struct pending *store_conn_pending(struct store_conn *c)
 	return &c->owner->pending;
 }
 
+struct raw *store_conn_raw(struct store_conn *c)
+{
+	return c->owner->raw;
+}
+
 static int run_job(struct store *s, struct job *j)
 {
 	size_t mark = s->nundo, rmark = rollup_mark(s->rollup), gmark = s->ngone;
+	size_t wmark = raw_mark(s->raw);
 	int rc = s->ops->savepoint(s->wconn);
 
 	if (rc)
@@ -432,6 +440,7 @@ static int run_job(struct store *s, struct job *j)
 		s->ops->rollback_to(s->wconn);
 		undo_to(s, mark);
 		rollup_abort(s->rollup, rmark);
+		raw_abort(s->raw, wmark);
 		s->ngone = gmark;
 		return rc;
 	}
@@ -468,9 +477,10 @@ static void observe_commit(struct store *s, size_t rows, double secs, bool ok,
 	pthread_mutex_unlock(&s->smu);
 }
 
-/* Writes the totals of hours that are due to close, in a transaction of
- * their own, then publishes the new watermark (pending.h, rule 2).  A
- * failure leaves them open; the next group tries again. */
+/* Writes the totals and raw blocks of hours that are due to close, in a
+ * transaction of their own, then publishes the new watermark (pending.h,
+ * rule 2; raw.h, rule 2).  A failure leaves them open; the next group tries
+ * again. */
 static void close_hours(struct store *s)
 {
 	int64_t w;
@@ -481,19 +491,49 @@ static void close_hours(struct store *s)
 	rc = s->ops->begin(s->wconn);
 	if (rc == 0)
 		rc = rollup_close_write(s->rollup, s->wconn, w);
+	if (rc == 0)
+		rc = raw_close_write(s->raw, s->wconn, w);
 	/* COMMIT and publication happen under the pending mutex: a reader
 	 * pinning its snapshot in between would see the closed hours in the
 	 * daily table and still in pending (pending.h, rule 2). */
 	pthread_mutex_lock(&s->pending.mu);
 	if (rc == 0)
 		rc = s->ops->commit(s->wconn);
-	if (rc == 0)
+	if (rc == 0) {
 		pending_close(&s->pending, w);
+		raw_close_publish(s->raw, w);
+	}
 	pthread_mutex_unlock(&s->pending.mu);
 	if (rc) {
 		s->ops->rollback(s->wconn);
 		log_error("store", "cannot close hours up to %lld: %s", (long long)w,
 			  kw_strerror(rc));
+	}
+	s->ops->idle(s->wconn);
+}
+
+/* Writes the open hours' raw readings to their blocks early when they take
+ * too much memory (raw.h), the same way as closing. */
+static void spill_raw(struct store *s)
+{
+	int rc;
+
+	if (!raw_spill_due(s->raw))
+		return;
+	rc = s->ops->begin(s->wconn);
+	if (rc == 0)
+		rc = raw_spill_write(s->raw, s->wconn);
+	pthread_mutex_lock(&s->pending.mu);
+	if (rc == 0)
+		rc = s->ops->commit(s->wconn);
+	if (rc == 0)
+		raw_spill_publish(s->raw);
+	pthread_mutex_unlock(&s->pending.mu);
+	if (rc) {
+		s->ops->rollback(s->wconn);
+		log_error("store", "cannot spill open hours' readings: %s", kw_strerror(rc));
+	} else {
+		log_info("store", "open hours held too many readings: wrote them to disk early");
 	}
 	s->ops->idle(s->wconn);
 }
@@ -512,15 +552,20 @@ static void commit_group(struct store *s, struct job *jobs, size_t rows)
 	if (rc == 0)
 		rc = s->ops->commit(s->wconn);
 	if (rc == 0) {
-		rollup_commit(s->rollup); /* before any job is acknowledged */
-		for (size_t i = 0; i < s->ngone; i++)
+		/* Published before any job is acknowledged. */
+		raw_commit(s->raw);
+		rollup_commit(s->rollup);
+		for (size_t i = 0; i < s->ngone; i++) {
 			rollup_device_gone(s->rollup, s->gone[i]);
+			raw_device_gone(s->raw, s->gone[i]);
+		}
 	}
 	s->ngone = 0;
 	if (rc) {
 		s->ops->rollback(s->wconn);
 		undo_to(s, 0);
 		rollup_forget(s->rollup);
+		raw_forget(s->raw);
 		for (j = jobs; j; j = j->next)
 			j->rc = rc;
 		log_error("store", "commit of %zu jobs failed: %s", (size_t)rows, kw_strerror(rc));
@@ -536,6 +581,7 @@ static void commit_group(struct store *s, struct job *jobs, size_t rows)
 		complete(s, j);
 	}
 	close_hours(s);
+	spill_raw(s);
 }
 
 static void *writer_main(void *arg)
@@ -626,6 +672,7 @@ static void *reader_main(void *arg)
 			break;
 		j->rc = j->rfn(c, j->ud);
 		s->ops->idle(c);
+		raw_view_clear(c);
 		complete(s, j);
 	}
 	return NULL;
@@ -792,6 +839,14 @@ void store_get_stats(struct store *s, struct store_stats *out)
 
 /* --- open and close -------------------------------------------------------- */
 
+static void close_conn(struct store *s, struct store_conn *c)
+{
+	if (c) {
+		free(c->view.r);
+		s->ops->close(c);
+	}
+}
+
 int store_open(uv_loop_t *loop, const struct store_options *o, struct store **out, char *err,
 	       size_t errlen)
 {
@@ -812,7 +867,8 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	s->stats.healthy = true;
 	devcache_init(&s->dc);
 	pending_init(&s->pending);
-	s->rollup = rollup_new(&s->pending);
+	s->raw = raw_new(&s->pending, o->open_readings_max > 0 ? (size_t)o->open_readings_max : 0);
+	s->rollup = rollup_new(&s->pending, s->raw);
 	pthread_mutex_init(&s->wmu, NULL);
 	pthread_cond_init(&s->wcond, NULL);
 	pthread_mutex_init(&s->rmu, NULL);
@@ -823,6 +879,7 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	if ((rc = s->ops->open(o, true, &s->wconn, err, errlen)) != 0)
 		goto fail;
 	s->wconn->owner = s;
+	s->wconn->writer = true;
 	if ((rc = s->ops->load_channels(s->wconn, load_channel, s)) != 0 ||
 	    (rc = s->ops->load_devices(s->wconn, load_device, s)) != 0) {
 		snprintf(err, errlen, "cannot load devices from the database");
@@ -853,10 +910,11 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	return 0;
 fail:
 	for (int i = 0; s->rconn && i < s->nreaders; i++)
-		s->ops->close(s->rconn[i]);
+		close_conn(s, s->rconn[i]);
 	free(s->rconn);
-	s->ops->close(s->wconn);
+	close_conn(s, s->wconn);
 	rollup_free(s->rollup);
+	raw_free(s->raw);
 	pending_release(&s->pending);
 	devcache_release(&s->dc);
 	free(s->default_tz);
@@ -871,10 +929,11 @@ static void on_async_closed(uv_handle_t *h)
 	void *ud = s->close_ud;
 
 	for (int i = 0; i < s->nreaders; i++)
-		s->ops->close(s->rconn[i]);
-	s->ops->close(s->wconn);
+		close_conn(s, s->rconn[i]);
+	close_conn(s, s->wconn);
 	log_info("store", "database closed");
 	rollup_free(s->rollup);
+	raw_free(s->raw);
 	pending_release(&s->pending);
 	devcache_release(&s->dc);
 	pthread_mutex_destroy(&s->wmu);

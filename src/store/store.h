@@ -102,6 +102,7 @@ struct store_options {
 	int64_t queue_max_rows;
 	int readers;
 	const char *default_timezone;
+	int64_t open_readings_max; /* spill threshold of raw.h; 0: RAW_HEAD_RECORDS */
 };
 
 /*

@@ -20,6 +20,7 @@ DEFAULTS = {
     ("storage", "data_dir"): "./var",
     ("storage", "cache_mib"): "64",
     ("storage", "queue_max_rows"): "2000000",
+    ("storage", "open_readings_max"): "2000000",
     ("storage", "readers"): "2",
     ("ingest", "auto_create_devices"): "false",
     ("ingest", "max_future"): "86400s",

@@ -21,29 +21,6 @@
 #define M  (INT64_C(60000))
 #define T0 INT64_C(1738972800000) /* 2025-02-08T00:00:00Z */
 
-/* cmocka 1.1.5 (Debian 12) has no assert_double_equal. */
-#define assert_near(a, b)                                                   \
-	do {                                                                \
-		double a_ = (a), b_ = (b);                                  \
-		if (fabs(a_ - b_) > 1e-9)                                   \
-			fail_msg("%s = %.12g, expected %.12g", #a, a_, b_); \
-	} while (0)
-
-static int setup(void **state)
-{
-	struct teststore *t = calloc(1, sizeof(*t));
-	teststore_open(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	teststore_close(*state);
-	free(*state);
-	return 0;
-}
-
 /* Hourly kWh of a UTC day starting at T0; has[] tells which had data. */
 static void hours(struct teststore *t, int64_t dev, double kwh[24], bool has[24])
 {
@@ -358,24 +335,32 @@ static void open_hours_survive_a_restart(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(interval_hour_is_t_minus_1ms, setup, teardown),
-		cmocka_unit_test_setup_teardown(counter_spreads_in_proportion, setup, teardown),
-		cmocka_unit_test_setup_teardown(late_counter_reading_splits_its_segment, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(late_counter_reading_days_late, setup, teardown),
+		cmocka_unit_test_setup_teardown(interval_hour_is_t_minus_1ms, teststore_setup,
+						teststore_teardown),
+		cmocka_unit_test_setup_teardown(counter_spreads_in_proportion, teststore_setup,
+						teststore_teardown),
+		cmocka_unit_test_setup_teardown(late_counter_reading_splits_its_segment,
+						teststore_setup, teststore_teardown),
+		cmocka_unit_test_setup_teardown(late_counter_reading_days_late, teststore_setup,
+						teststore_teardown),
 		cmocka_unit_test_setup_teardown(counter_reset_counts_from_zero_and_is_flagged,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(late_reading_recomputes_next_reset_flag, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(late_reading_before_the_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(duplicates_and_conflicts, setup, teardown),
-		cmocka_unit_test_setup_teardown(batch_is_all_or_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(dst_days_have_23_and_25_hours, setup, teardown),
-		cmocka_unit_test_setup_teardown(other_zone_grid_is_computed_from_raw, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(open_hours_survive_a_restart, setup, teardown),
-		cmocka_unit_test_setup_teardown(fall_back_day_has_25_hourly_buckets, setup,
-						teardown),
+						teststore_setup, teststore_teardown),
+		cmocka_unit_test_setup_teardown(late_reading_recomputes_next_reset_flag,
+						teststore_setup, teststore_teardown),
+		cmocka_unit_test_setup_teardown(late_reading_before_the_first, teststore_setup,
+						teststore_teardown),
+		cmocka_unit_test_setup_teardown(duplicates_and_conflicts, teststore_setup,
+						teststore_teardown),
+		cmocka_unit_test_setup_teardown(batch_is_all_or_nothing, teststore_setup,
+						teststore_teardown),
+		cmocka_unit_test_setup_teardown(dst_days_have_23_and_25_hours, teststore_setup,
+						teststore_teardown),
+		cmocka_unit_test_setup_teardown(other_zone_grid_is_computed_from_raw,
+						teststore_setup, teststore_teardown),
+		cmocka_unit_test_setup_teardown(open_hours_survive_a_restart, teststore_setup,
+						teststore_teardown),
+		cmocka_unit_test_setup_teardown(fall_back_day_has_25_hourly_buckets,
+						teststore_setup, teststore_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	tz_shutdown();

@@ -9,28 +9,38 @@
 #include "core/tz.h"
 #include "tests/unit/support/teststore.h"
 
-struct wait {
-	bool done;
-	int rc;
-};
-
-static void on_done(void *ud, int rc)
+void teststore_done(void *ud, int rc)
 {
-	struct wait *w = ud;
+	struct teststore_wait *w = ud;
 	w->done = true;
 	w->rc = rc;
 }
 
-static int wait_for(struct teststore *t, struct wait *w)
+int teststore_wait(struct teststore *t, struct teststore_wait *w)
 {
 	while (!w->done)
 		uv_run(&t->loop, UV_RUN_ONCE);
 	return w->rc;
 }
 
+int teststore_setup(void **state)
+{
+	struct teststore *t = calloc(1, sizeof(*t));
+	teststore_open(t);
+	*state = t;
+	return 0;
+}
+
+int teststore_teardown(void **state)
+{
+	teststore_close(*state);
+	free(*state);
+	return 0;
+}
+
 static void open_dir(struct teststore *t)
 {
-	struct store_options o = { t->dir, 8, 1000000, 1, "UTC" };
+	struct store_options o = { t->dir, 8, 1000000, 1, "UTC", t->open_readings_max };
 	char err[256];
 	uv_loop_init(&t->loop);
 	if (store_open(&t->loop, &o, &t->s, err, sizeof(err)) != 0) {
@@ -67,9 +77,9 @@ void teststore_close(struct teststore *t)
 }
 
 /* Every job struct starts with its wait, so one ud serves the job and its
- * completion (on_done reads the wait at the front). */
+ * completion (teststore_done reads the wait at the front). */
 struct dev_ins {
-	struct wait w;
+	struct teststore_wait w;
 	struct store_device d;
 };
 
@@ -86,8 +96,8 @@ int64_t teststore_device(struct teststore *t, const char *serial, const char *tz
 	x.d.name = (char *)serial;
 	x.d.timezone = strdup(tz);
 	x.d.type = type;
-	store_submit_write(t->s, ins, on_done, &x);
-	if (wait_for(t, &x.w) != 0)
+	store_submit_write(t->s, ins, teststore_done, &x);
+	if (teststore_wait(t, &x.w) != 0)
 		abort();
 	free(x.d.timezone);
 	return x.d.id;
@@ -95,9 +105,9 @@ int64_t teststore_device(struct teststore *t, const char *serial, const char *tz
 
 int teststore_commit(struct teststore *t, struct store_batch *b)
 {
-	struct wait w = { 0 };
-	int rc = store_submit_batch(t->s, b, on_done, &w);
-	return rc ? rc : wait_for(t, &w);
+	struct teststore_wait w = { 0 };
+	int rc = store_submit_batch(t->s, b, teststore_done, &w);
+	return rc ? rc : teststore_wait(t, &w);
 }
 
 int teststore_put(struct teststore *t, int64_t device, int64_t ts, double v)
@@ -113,7 +123,7 @@ int teststore_put(struct teststore *t, int64_t device, int64_t ts, double v)
 }
 
 struct cons {
-	struct wait w;
+	struct teststore_wait w;
 	int64_t device;
 	const struct tz *tz;
 	enum query_step step;
@@ -137,15 +147,15 @@ int teststore_consumption(struct teststore *t, int64_t device, const char *tz, e
 {
 	struct cons q = { { 0 }, device, tz_get(tz), step, from, to, NULL, 0, t->s };
 	int rc;
-	store_submit_read(t->s, cons_read, on_done, &q);
-	rc = wait_for(t, &q.w);
+	store_submit_read(t->s, cons_read, teststore_done, &q);
+	rc = teststore_wait(t, &q.w);
 	*out = q.out;
 	*n = q.n;
 	return rc;
 }
 
 struct flags_q {
-	struct wait w;
+	struct teststore_wait w;
 	int64_t device, ts;
 	int flags;
 };
@@ -165,7 +175,7 @@ static int flags_read(struct store_conn *c, void *ud)
 int teststore_flags(struct teststore *t, int64_t device, int64_t ts)
 {
 	struct flags_q q = { { 0 }, device, ts, -1 };
-	store_submit_read(t->s, flags_read, on_done, &q);
-	wait_for(t, &q.w);
+	store_submit_read(t->s, flags_read, teststore_done, &q);
+	teststore_wait(t, &q.w);
 	return q.flags;
 }

@@ -15,7 +15,29 @@ struct teststore {
 	uv_loop_t loop;
 	struct store *s;
 	char dir[64];
+	int64_t open_readings_max; /* 0: the default; set, then teststore_reopen() */
 };
+
+/* cmocka 1.1.5 (Debian 12) has no assert_double_equal. */
+#define assert_near(a, b)                                                   \
+	do {                                                                \
+		double a_ = (a), b_ = (b);                                  \
+		if (fabs(a_ - b_) > 1e-9)                                   \
+			fail_msg("%s = %.17g, expected %.17g", #a, a_, b_); \
+	} while (0)
+
+/* A job run to completion: pass teststore_done and the wait (first member
+ * of the job's struct) to a store_submit_* call, then teststore_wait(). */
+struct teststore_wait {
+	bool done;
+	int rc;
+};
+void teststore_done(void *ud, int rc);
+int teststore_wait(struct teststore *t, struct teststore_wait *w);
+
+/* cmocka setup/teardown: *state is an open struct teststore. */
+int teststore_setup(void **state);
+int teststore_teardown(void **state);
 
 void teststore_open(struct teststore *t);
 void teststore_close(struct teststore *t);
