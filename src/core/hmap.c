@@ -2,9 +2,15 @@
  * hmap.c - open addressing with linear probing (see hmap.h).
  *
  * Invariants:
- *  1. cap is 0 or a power of two, and dirty <= cap * 3/4 after every insert,
+ *  1. cap is 0 or a power of two, and used <= cap * 3/4 after every insert,
  *     so a probe always ends at an empty slot.
- *  2. Deleted slots keep probe chains intact; a rehash drops them.
+ *  2. A slot is empty when its key is 0; the entry of key 0 itself lives in
+ *     zero_value (has_zero), outside the slots.  So a slot is 16 bytes, four
+ *     to a cache line, and a lookup reads one line in the common case.
+ *  3. Every entry sits between its home slot (mix(key) & (cap - 1)) and the
+ *     first empty slot after it.  Deleting shifts later entries of the
+ *     chain back to keep it so (no tombstones), so probe chains never
+ *     grow with deletions.
  */
 #include <pthread.h>
 #include <sodium.h>
@@ -24,19 +30,14 @@ static uint64_t mix(uint64_t k)
 	return k ^ (k >> 31);
 }
 
-static struct hmap_slot *find(const struct hmap *m, uint64_t key)
+/* The slot holding key (not 0), or the empty slot ending its chain. */
+static struct hmap_slot *probe(const struct hmap *m, uint64_t key)
 {
 	size_t mask = m->cap - 1, i = mix(key) & mask;
-	if (!m->cap)
-		return NULL;
-	for (;;) {
-		struct hmap_slot *s = &m->slots[i];
-		if (s->state == 0)
-			return NULL;
-		if (s->state == 1 && s->key == key)
-			return s;
+
+	while (m->slots[i].key != key && m->slots[i].key != 0)
 		i = (i + 1) & mask;
-	}
+	return &m->slots[i];
 }
 
 static void rehash(struct hmap *m, size_t cap)
@@ -46,30 +47,32 @@ static void rehash(struct hmap *m, size_t cap)
 
 	m->slots = xcalloc(cap, sizeof(*m->slots));
 	m->cap = cap;
-	m->used = m->dirty = 0;
 	for (size_t i = 0; i < oldcap; i++)
-		if (old[i].state == 1)
-			hmap_put(m, old[i].key, old[i].value);
+		if (old[i].key != 0)
+			*probe(m, old[i].key) = old[i];
 	free(old);
 }
 
 uint64_t *hmap_upsert(struct hmap *m, uint64_t key, uint64_t def)
 {
-	struct hmap_slot *s = find(m, key);
-	size_t mask, i;
+	struct hmap_slot *s;
 
-	if (s)
+	if (key == 0) {
+		if (!m->has_zero) {
+			m->has_zero = true;
+			m->zero_value = def;
+			m->used++;
+		}
+		return &m->zero_value;
+	}
+	if (m->cap && (s = probe(m, key))->key == key)
 		return &s->value;
-	if ((m->dirty + 1) * 4 > m->cap * 3)
-		rehash(m, m->cap ? (m->used * 2 >= m->cap ? m->cap * 2 : m->cap) : 16);
-	mask = m->cap - 1;
-	for (i = mix(key) & mask; m->slots[i].state == 1; i = (i + 1) & mask)
-		;
-	if (m->slots[i].state == 0)
-		m->dirty++;
-	m->slots[i] = (struct hmap_slot){ key, def, 1 };
+	if ((m->used + 1) * 4 > m->cap * 3)
+		rehash(m, m->cap ? m->cap * 2 : 16);
+	s = probe(m, key);
+	*s = (struct hmap_slot){ key, def };
 	m->used++;
-	return &m->slots[i].value;
+	return &s->value;
 }
 
 void hmap_put(struct hmap *m, uint64_t key, uint64_t value)
@@ -79,8 +82,13 @@ void hmap_put(struct hmap *m, uint64_t key, uint64_t value)
 
 bool hmap_get(const struct hmap *m, uint64_t key, uint64_t *value)
 {
-	const struct hmap_slot *s = find(m, key);
-	if (!s)
+	const struct hmap_slot *s;
+
+	if (key == 0) {
+		*value = m->zero_value;
+		return m->has_zero;
+	}
+	if (!m->cap || (s = probe(m, key))->key == 0)
 		return false;
 	*value = s->value;
 	return true;
@@ -88,10 +96,30 @@ bool hmap_get(const struct hmap *m, uint64_t key, uint64_t *value)
 
 bool hmap_del(struct hmap *m, uint64_t key)
 {
-	struct hmap_slot *s = find(m, key);
-	if (!s)
+	size_t mask = m->cap - 1, i, j;
+	struct hmap_slot *s;
+
+	if (key == 0) {
+		if (!m->has_zero)
+			return false;
+		m->has_zero = false;
+		m->used--;
+		return true;
+	}
+	if (!m->cap || (s = probe(m, key))->key == 0)
 		return false;
-	s->state = 2;
+	/* Invariant 3: move back each later entry whose home is not in (i, j]. */
+	i = j = (size_t)(s - m->slots);
+	for (;;) {
+		j = (j + 1) & mask;
+		if (m->slots[j].key == 0)
+			break;
+		if (((j - (mix(m->slots[j].key) & mask)) & mask) >= ((j - i) & mask)) {
+			m->slots[i] = m->slots[j];
+			i = j;
+		}
+	}
+	m->slots[i].key = 0;
 	m->used--;
 	return true;
 }
@@ -100,12 +128,18 @@ bool hmap_next(const struct hmap *m, size_t *iter, uint64_t *key, uint64_t *valu
 {
 	for (; *iter < m->cap; (*iter)++) {
 		const struct hmap_slot *s = &m->slots[*iter];
-		if (s->state == 1) {
+		if (s->key != 0) {
 			*key = s->key;
 			*value = s->value;
 			(*iter)++;
 			return true;
 		}
+	}
+	if (*iter == m->cap && m->has_zero) { /* key 0 comes last */
+		*key = 0;
+		*value = m->zero_value;
+		(*iter)++;
+		return true;
 	}
 	return false;
 }
@@ -114,7 +148,8 @@ void hmap_clear(struct hmap *m)
 {
 	if (m->cap)
 		memset(m->slots, 0, m->cap * sizeof(*m->slots));
-	m->used = m->dirty = 0;
+	m->used = 0;
+	m->has_zero = false;
 }
 
 void hmap_release(struct hmap *m)

@@ -16,21 +16,21 @@
 #include <stdint.h>
 
 struct hmap_slot {
-	uint64_t key;
+	uint64_t key; /* 0: the slot is empty (key 0 lives in struct hmap) */
 	uint64_t value;
-	uint8_t state; /* 0 empty, 1 used, 2 deleted */
 };
 
 struct hmap {
 	struct hmap_slot *slots;
-	size_t cap;   /* power of two, or 0 */
-	size_t used;  /* live entries */
-	size_t dirty; /* live + deleted */
+	size_t cap;    /* power of two, or 0 */
+	size_t used;   /* live entries, key 0 included */
+	bool has_zero; /* key 0 is present, with zero_value */
+	uint64_t zero_value;
 };
 
-#define HMAP_INIT             \
-	{                     \
-		NULL, 0, 0, 0 \
+#define HMAP_INIT                    \
+	{                            \
+		NULL, 0, 0, false, 0 \
 	}
 
 void hmap_release(struct hmap *m);
@@ -39,11 +39,12 @@ void hmap_clear(struct hmap *m);
 void hmap_put(struct hmap *m, uint64_t key, uint64_t value);
 /* Returns true and sets *value when present. */
 bool hmap_get(const struct hmap *m, uint64_t key, uint64_t *value);
-/* Returns a pointer to the value slot, inserting def when absent. */
+/* Returns a pointer to the value slot, inserting def when absent; the
+ * pointer is valid until the next insertion or deletion. */
 uint64_t *hmap_upsert(struct hmap *m, uint64_t key, uint64_t def);
 bool hmap_del(struct hmap *m, uint64_t key);
 
-/* Iteration: for (size_t i = 0; hmap_next(m, &i, &k, &v);) */
+/* Iteration, in no particular order: for (size_t i = 0; hmap_next(m, &i, &k, &v);) */
 bool hmap_next(const struct hmap *m, size_t *iter, uint64_t *key, uint64_t *value);
 
 /* Keyed 64-bit hash of a string (SipHash-2-4 via libsodium). */

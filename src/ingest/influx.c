@@ -20,6 +20,7 @@ struct ctx {
 	struct ingest_ctx *ic;
 	struct store_batch *b;
 	struct ingest_error *err;
+	struct lp_precision precision; /* ic->precision, looked up */
 };
 
 static const char *device_tag(const struct lp_point *pt)
@@ -67,7 +68,7 @@ static int point(void *ud, const struct lp_point *pt)
 			    "line %d has no 'device' tag naming the meter", pt->line);
 		return KW_EINVAL;
 	}
-	if (pt->has_time && lineproto_time_to_ms(pt->time, c->ic->precision, &ts) != 0) {
+	if (pt->has_time && lineproto_time_to_ms(pt->time, &c->precision, &ts) != 0) {
 		ingest_fail(c->err, 400, "invalid_timestamp", "timestamp",
 			    "line %d: timestamp out of range", pt->line);
 		return KW_EINVAL;
@@ -97,12 +98,11 @@ static int point(void *ud, const struct lp_point *pt)
 static int parse(struct ingest_ctx *ic, const char *body, size_t len, struct store_batch *b,
 		 struct ingest_error *err)
 {
-	struct ctx c = { ic, b, err };
+	struct ctx c = { .ic = ic, .b = b, .err = err };
 	struct lp_error le;
-	int64_t probe;
 	int rc;
 
-	if (lineproto_time_to_ms(0, ic->precision, &probe) != 0) {
+	if (lineproto_precision(ic->precision, &c.precision) != 0) {
 		ingest_fail(err, 400, "invalid_value", "precision",
 			    "precision must be ns, us, ms or s");
 		return KW_EINVAL;

@@ -55,6 +55,26 @@ int ingest_json_each(json_t *doc, const char *list_key, int (*fn)(void *ud, json
 	return 0;
 }
 
+int ingest_json_fields(json_t *o, const char *const *known, size_t n, json_t **out,
+		       struct ingest_error *err)
+{
+	const char *key;
+	json_t *val;
+
+	memset(out, 0, n * sizeof(*out));
+	json_object_foreach (o, key, val) {
+		size_t k = 0;
+		while (k < n && strcmp(key, known[k]) != 0)
+			k++;
+		if (k == n) {
+			ingest_fail(err, 400, "unknown_field", key, "unknown field '%.48s'", key);
+			return KW_EINVAL;
+		}
+		out[k] = val; /* keys are unique: ingest_json_load() refuses duplicates */
+	}
+	return 0;
+}
+
 int ingest_json_time(json_t *v, const char *field, int64_t *out, struct ingest_error *err)
 {
 	if (json_is_integer(v)) {
@@ -79,7 +99,7 @@ int ingest_json_device(json_t *v, const char *field, char *out, size_t outlen,
 		       struct ingest_error *err)
 {
 	if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < outlen) {
-		snprintf(out, outlen, "%s", json_string_value(v));
+		memcpy(out, json_string_value(v), json_string_length(v) + 1);
 		return 0;
 	}
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {

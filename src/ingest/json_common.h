@@ -23,6 +23,14 @@ json_t *ingest_json_load(const char *body, size_t len, struct ingest_error *err)
 int ingest_json_each(json_t *doc, const char *list_key, int (*fn)(void *ud, json_t *obj, int index),
 		     void *ud, struct ingest_error *err);
 
+/*
+ * Takes the members of a reading object in one pass: out[i] is the value of
+ * known[i], or NULL when absent.  A key outside known[0..n) is an
+ * "unknown_field" error, the first one in the object's order.
+ */
+int ingest_json_fields(json_t *o, const char *const *known, size_t n, json_t **out,
+		       struct ingest_error *err);
+
 /* A timestamp: epoch milliseconds (an integer) or an RFC 3339 string. */
 int ingest_json_time(json_t *v, const char *field, int64_t *out, struct ingest_error *err);
 /* A device reference: a string, or a non-negative integer (a serial). */

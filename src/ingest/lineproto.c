@@ -39,23 +39,24 @@
  *     scratch buffer, and is valid only until the callback returns.
  *  3. Before a line is parsed the scratch holds at least its length + 1
  *     bytes.  Unescaping never lengthens a token and every token is followed
- *     by a separator or the line end, so all tokens of a line fit; every
- *     write is checked against the capacity anyway.
+ *     by a separator or the line end, so all tokens of a line fit; each
+ *     token is checked against the capacity before it is written anyway.
  *  4. A point is delivered only if its whole line parsed, in input order.
  *  5. On KW_EPARSE, *err names the first error by physical 1-based line and
  *     byte column, and callbacks have run for exactly the points before it.
  *  6. err->field and err->message are NUL-terminated, valid UTF-8 and free of
  *     control characters: quoted input is sanitised and cut at a character
  *     boundary, so they can go into JSON as they are.
- *  7. Integers are parsed by hand; floats by strtod after our own syntax
- *     check.  The daemon never calls setlocale(), so the "C" locale's '.' is
- *     the decimal point; under another locale strtod would stop early and the
- *     end check turns that into an error, never a wrong value.
+ *  7. Integers are parsed by hand; floats too when exact_float() can prove
+ *     the result is strtod()'s, and by strtod after our own syntax check
+ *     otherwise.  The daemon never calls setlocale(), so the "C" locale's '.'
+ *     is the decimal point; under another locale strtod would stop early and
+ *     the end check turns that into an error, never a wrong value.
  *
  * Threading: reentrant.  No globals; each call allocates its own parser
  * state, and callbacks run on the calling thread.
  */
-#include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -75,8 +76,11 @@
 /* Bytes of user input quoted in an error message, including the NUL. */
 #define SHOW_SZ 40
 
-/* Kinds of name; they differ only in which characters a backslash escapes. */
-enum name_kind { NAME_MEASUREMENT, NAME_KEY };
+/*
+ * Kinds of name; they differ only in which characters a backslash escapes.
+ * The values are bits of name_stop[].
+ */
+enum name_kind { NAME_MEASUREMENT = 1, NAME_KEY = 2 };
 
 /* Results of the hand-written integer parsers. */
 enum num_rc { NUM_OK, NUM_SYNTAX, NUM_RANGE };
@@ -168,6 +172,12 @@ static const char *show(char *dst, size_t dstsz, const char *s, size_t n)
 	return dst;
 }
 
+/* show() for a NUL-terminated name, into a SHOW_SZ buffer. */
+static const char *show_name(char *dst, const char *s)
+{
+	return show(dst, SHOW_SZ, s, strlen(s));
+}
+
 /*
  * Fills *err for an error at pos and returns KW_EPARSE.  The position is
  * turned into a physical line and column here, on the error path only,
@@ -207,7 +217,7 @@ static int fail_value(struct lp_parser *ps, const char *tok, size_t n, const cha
 	char v[SHOW_SZ], k[SHOW_SZ];
 
 	show(v, sizeof(v), tok, n);
-	show(k, sizeof(k), key, strlen(key));
+	show_name(k, key);
 	if (range)
 		return fail(ps, tok, key, "%s value '%s' out of range for field '%s'", kind, v, k);
 	return fail(ps, tok, key, "invalid %s value '%s' for field '%s'", kind, v, k);
@@ -220,48 +230,66 @@ static bool is_escapable(char c, enum name_kind kind)
 	return c == ',' || c == ' ' || (kind == NAME_KEY && c == '=');
 }
 
-/* FNV-1a; it only has to make duplicate-key checks cheap, not be strong. */
-static uint32_t name_hash(const char *s)
-{
-	uint32_t h = 2166136261u;
+/*
+ * The bytes take_name() must look at, per kind of name: what ends a name,
+ * what may escape it, and what a name may not hold.  Every other byte is
+ * copied as it is.
+ */
+static const unsigned char name_stop[256] = {
+	['\0'] = NAME_MEASUREMENT | NAME_KEY, ['\n'] = NAME_MEASUREMENT | NAME_KEY,
+	[' '] = NAME_MEASUREMENT | NAME_KEY,  [','] = NAME_MEASUREMENT | NAME_KEY,
+	['\\'] = NAME_MEASUREMENT | NAME_KEY, ['='] = NAME_KEY,
+};
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
+/*
+ * A filter for duplicate-key checks, which strcmp confirms: the length and
+ * the first, middle and last bytes of the n-byte key s (n > 0), where the
+ * keys of a line usually differ.  It need not be strong, only cheap: it runs
+ * for every key of every line.
+ */
+static uint32_t name_hash(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	return (uint32_t)n << 24 ^ (uint32_t)u[0] << 16 ^ (uint32_t)u[n / 2] << 8 ^ u[n - 1];
 }
 
 /*
- * Unescapes the name at the cursor into scratch and stores it in *out.  It
- * stops before the first unescaped ',' or ' ' (and '=' for keys: an '=' ends
- * a key and is an error inside a tag value, which the caller reports) or at
- * the line end.  'what' names the token for errors.
+ * Unescapes the name at the cursor into scratch and stores it in *out and
+ * its length in *len.  It stops before the first unescaped ',' or ' ' (and
+ * '=' for keys: an '=' ends a key and is an error inside a tag value, which
+ * the caller reports) or at the line end.  'what' names the token for errors.
  */
-static int take_name(struct lp_parser *ps, enum name_kind kind, const char *what, const char **out)
+static int take_name(struct lp_parser *ps, enum name_kind kind, const char *what, const char **out,
+		     size_t *len)
 {
-	char *dst = ps->scratch + ps->used;
-	char *last = ps->scratch + ps->cap - 1; /* keeps room for the NUL */
-	const char *p = ps->p;
+	char *start = ps->scratch + ps->used, *dst = start;
+	const char *p = ps->p, *end = ps->end; /* a local end: dst may alias ps */
 
-	while (p < ps->end) {
+	/* The name is at most the rest of the line, plus its NUL (invariant 3). */
+	if ((size_t)(end - p) >= ps->cap - ps->used)
+		return fail(ps, p, what, "internal error: scratch buffer full");
+	for (; p < end; p++) {
 		char c = *p;
 
-		if (c == '\\' && p + 1 < ps->end && is_escapable(p[1], kind)) {
-			c = *++p;
-		} else if (c == ',' || c == ' ' || (kind == NAME_KEY && c == '=')) {
-			break;
-		} else if (c == '\0' || c == '\n') {
-			/* '\n' cannot get here (line_end() stops at it); kept as a guard. */
-			return fail(ps, p, what, "invalid %s byte in %s", c ? "newline" : "NUL",
-				    what);
+		if (name_stop[(unsigned char)c] & kind) {
+			if (c == '\\') {
+				if (p + 1 < end && is_escapable(p[1], kind))
+					c = *++p;
+			} else if (c == '\0' || c == '\n') {
+				/* '\n' cannot get here (line_end() stops at it); kept as a guard. */
+				return fail(ps, p, what, "invalid %s byte in %s",
+					    c ? "newline" : "NUL", what);
+			} else {
+				break;
+			}
 		}
-		if (dst >= last)
-			return fail(ps, p, what, "internal error: scratch buffer full");
 		*dst++ = c;
-		p++;
 	}
 	*dst = '\0';
-	*out = ps->scratch + ps->used;
-	ps->used = (size_t)(dst - ps->scratch) + 1;
+	*out = start;
+	*len = (size_t)(dst - start);
+	ps->used += *len + 1;
 	ps->p = p;
 	return 0;
 }
@@ -286,7 +314,8 @@ static enum num_rc parse_u64(const char *s, size_t n, uint64_t *out)
 
 		if (!is_digit(s[i]))
 			return NUM_SYNTAX; /* a syntax error outranks overflow */
-		if (v > (UINT64_MAX - d) / 10)
+		/* Any 19 digits fit (10^19 - 1 < 2^64): overflow starts at the 20th. */
+		if (i >= 19 && v > (UINT64_MAX - d) / 10)
 			over = true;
 		v = v * 10 + d;
 	}
@@ -343,9 +372,62 @@ static bool is_float_syntax(const char *s, size_t n)
 	return i == n;
 }
 
+/* 10^0 .. 10^22, the powers of ten that a double holds exactly. */
+static const double exact_pow10[] = { 1e0,  1e1,  1e2,	1e3,  1e4,  1e5,  1e6,	1e7,
+				      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+				      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22 };
+
 /*
- * strtod() needs a NUL-terminated string, so the token is copied to the free
- * end of scratch (invariant 3 leaves room for it) without being kept.
+ * Converts s[0..n), which is_float_syntax() accepted, when one rounding is
+ * enough: the digits after leading zeros are at most 19, their value m is at
+ * most 2^53, and the scale 10^e has |e| <= 22.  Then m and 10^e are exact
+ * doubles, and IEEE 754 rounds m * 10^e or m / 10^e once, correctly: to the
+ * double that a correctly rounding strtod() such as glibc's returns
+ * (Clinger's fast path, as in Go's strconv).  The sign goes on before the
+ * operation, so even a directed rounding mode, which the daemon never sets,
+ * would agree.  Returns false, having set nothing, in every other case.
+ */
+static bool exact_float(const char *s, size_t n, double *out)
+{
+	bool neg = s[0] == '-', frac = false;
+	size_t i = neg;
+	uint64_t m = 0;
+	int digits = 0, e = 0, x = 0;
+	double v;
+
+	if (FLT_EVAL_METHOD != 0)
+		return false; /* x87 arithmetic would round twice */
+	for (; i < n && (is_digit(s[i]) || s[i] == '.'); i++) {
+		if (s[i] == '.') {
+			frac = true;
+			continue;
+		}
+		if ((m || s[i] != '0') && ++digits > 19)
+			return false;
+		m = m * 10 + (uint64_t)(s[i] - '0');
+		e -= frac;
+	}
+	if (i < n) { /* 'e' or 'E', a sign or not, then at least one digit */
+		bool xneg = s[++i] == '-';
+
+		i += s[i] == '-' || s[i] == '+';
+		if (n - i > 3)
+			return false;
+		for (; i < n; i++)
+			x = x * 10 + (s[i] - '0');
+		e += xneg ? -x : x;
+	}
+	if (m > UINT64_C(1) << 53 || e < -22 || e > 22)
+		return false;
+	v = neg ? -(double)m : (double)m;
+	*out = e < 0 ? v / exact_pow10[-e] : v * exact_pow10[e];
+	return true;
+}
+
+/*
+ * Numbers exact_float() cannot convert go to strtod(), which needs a
+ * NUL-terminated string, so the token is copied to the free end of scratch
+ * (invariant 3 leaves room for it) without being kept.
  */
 static int parse_float(struct lp_parser *ps, const char *tok, size_t n, const char *key,
 		       struct lp_field *f)
@@ -356,14 +438,15 @@ static int parse_float(struct lp_parser *ps, const char *tok, size_t n, const ch
 
 	if (!is_float_syntax(tok, n))
 		return fail_value(ps, tok, n, key, "numeric", false);
-	if (n >= ps->cap - ps->used)
-		return fail(ps, tok, key, "internal error: scratch buffer full");
-	memcpy(tmp, tok, n);
-	tmp[n] = '\0';
-	errno = 0;
-	v = strtod(tmp, &endp);
-	if (endp != tmp + n)
-		return fail_value(ps, tok, n, key, "float", false);
+	if (!exact_float(tok, n, &v)) {
+		if (n >= ps->cap - ps->used)
+			return fail(ps, tok, key, "internal error: scratch buffer full");
+		memcpy(tmp, tok, n);
+		tmp[n] = '\0';
+		v = strtod(tmp, &endp);
+		if (endp != tmp + n)
+			return fail_value(ps, tok, n, key, "float", false);
+	}
 	/* Underflow to a denormal or zero is fine; overflow to infinity is not. */
 	if (!isfinite(v))
 		return fail_value(ps, tok, n, key, "float", true);
@@ -376,8 +459,9 @@ static int parse_float(struct lp_parser *ps, const char *tok, size_t n, const ch
 static bool is_nan_or_inf(const char *tok, size_t n)
 {
 	size_t i = n > 0 && (tok[0] == '-' || tok[0] == '+');
+	char c = n - i >= 3 ? (char)(tok[i] | 0x20) : 0; /* lower case, for letters */
 
-	return n - i >= 3 &&
+	return (c == 'n' || c == 'i') &&
 	       (strncasecmp(tok + i, "nan", 3) == 0 || strncasecmp(tok + i, "inf", 3) == 0);
 }
 
@@ -393,7 +477,7 @@ static int parse_number(struct lp_parser *ps, const char *tok, size_t n, const c
 		return fail(ps, tok, key,
 			    "invalid value '%s' for field '%s': "
 			    "NaN and infinity are not allowed",
-			    show(v, sizeof(v), tok, n), show(k, sizeof(k), key, strlen(key)));
+			    show(v, sizeof(v), tok, n), show_name(k, key));
 	}
 	if (tok[n - 1] == 'i') {
 		f->type = LP_INT;
@@ -442,10 +526,10 @@ static int parse_string(struct lp_parser *ps, const char *key, struct lp_field *
 {
 	const char *open = ps->p, *p = ps->p + 1;
 	char *dst = ps->scratch + ps->used;
-	char *last = ps->scratch + ps->cap - 1;
 	char k[SHOW_SZ];
 
-	show(k, sizeof(k), key, strlen(key));
+	if ((size_t)(ps->end - p) >= ps->cap - ps->used)
+		return fail(ps, p, key, "internal error: scratch buffer full");
 	for (; p < ps->end && *p != '"'; p++) {
 		char c = *p;
 
@@ -453,16 +537,16 @@ static int parse_string(struct lp_parser *ps, const char *key, struct lp_field *
 			c = *++p;
 		else if (c == '\0')
 			return fail(ps, p, key, "invalid NUL byte in string value for field '%s'",
-				    k);
-		if (dst >= last)
-			return fail(ps, p, key, "internal error: scratch buffer full");
+				    show_name(k, key));
 		*dst++ = c;
 	}
 	if (p >= ps->end)
-		return fail(ps, open, key, "unterminated string value for field '%s'", k);
+		return fail(ps, open, key, "unterminated string value for field '%s'",
+			    show_name(k, key));
 	p++;
 	if (p < ps->end && *p != ',' && *p != ' ')
-		return fail(ps, p, key, "unexpected text after string value for field '%s'", k);
+		return fail(ps, p, key, "unexpected text after string value for field '%s'",
+			    show_name(k, key));
 	*dst = '\0';
 	f->type = LP_STRING;
 	f->v.s = ps->scratch + ps->used;
@@ -486,8 +570,7 @@ static int parse_value(struct lp_parser *ps, const char *key, struct lp_field *f
 	if (n == 0) {
 		char k[SHOW_SZ];
 
-		return fail(ps, tok, key, "missing value for field '%s'",
-			    show(k, sizeof(k), key, strlen(key)));
+		return fail(ps, tok, key, "missing value for field '%s'", show_name(k, key));
 	}
 	if (*tok == 't' || *tok == 'T' || *tok == 'f' || *tok == 'F')
 		rc = parse_bool(ps, tok, n, key, f);
@@ -507,14 +590,15 @@ static int parse_value(struct lp_parser *ps, const char *key, struct lp_field *f
 static int parse_measurement(struct lp_parser *ps, const char **out)
 {
 	const char *start = ps->p;
+	size_t n;
 	int rc;
 
 	if (*start == ',')
 		return fail(ps, start, "measurement", "missing measurement name");
-	rc = take_name(ps, NAME_MEASUREMENT, "measurement", out);
+	rc = take_name(ps, NAME_MEASUREMENT, "measurement", out, &n);
 	if (rc)
 		return rc;
-	if (**out == '\0')
+	if (n == 0)
 		return fail(ps, start, "measurement", "missing measurement name");
 	return 0;
 }
@@ -525,28 +609,29 @@ static int parse_tag(struct lp_parser *ps)
 	const char *kpos = ++ps->p, *vpos;
 	const char *key, *val;
 	char k[SHOW_SZ];
+	size_t klen, vlen;
 	uint32_t h;
 	int rc;
 
 	if (kpos == ps->end || *kpos == ',' || *kpos == ' ' || *kpos == '=')
 		return fail(ps, kpos, "tag", "missing tag key");
-	if ((rc = take_name(ps, NAME_KEY, "tag", &key)) != 0)
+	if ((rc = take_name(ps, NAME_KEY, "tag", &key, &klen)) != 0)
 		return rc;
-	show(k, sizeof(k), key, strlen(key));
 	if (ps->p == ps->end || *ps->p != '=')
-		return fail(ps, ps->p, "tag", "missing '=' after tag key '%s'", k);
+		return fail(ps, ps->p, "tag", "missing '=' after tag key '%s'", show_name(k, key));
 	vpos = ++ps->p;
-	if ((rc = take_name(ps, NAME_KEY, "tag", &val)) != 0)
+	if ((rc = take_name(ps, NAME_KEY, "tag", &val, &vlen)) != 0)
 		return rc;
 	if (ps->p < ps->end && *ps->p == '=')
 		return fail(ps, ps->p, "tag",
-			    "invalid value for tag '%s': unescaped '=' (write it as \\=)", k);
-	if (*val == '\0')
-		return fail(ps, vpos, "tag", "empty value for tag '%s'", k);
-	h = name_hash(key);
+			    "invalid value for tag '%s': unescaped '=' (write it as \\=)",
+			    show_name(k, key));
+	if (vlen == 0)
+		return fail(ps, vpos, "tag", "empty value for tag '%s'", show_name(k, key));
+	h = name_hash(key, klen);
 	for (size_t i = 0; i < ps->ntags; i++)
 		if (ps->tag_hash[i] == h && strcmp(ps->tags[i].key, key) == 0)
-			return fail(ps, kpos, "tag", "duplicate tag key '%s'", k);
+			return fail(ps, kpos, "tag", "duplicate tag key '%s'", show_name(k, key));
 	if (ps->ntags == LP_MAX_TAGS)
 		return fail(ps, kpos, "tag", "too many tags (at most %d per line)", LP_MAX_TAGS);
 	ps->tag_hash[ps->ntags] = h;
@@ -558,9 +643,9 @@ static int parse_tag(struct lp_parser *ps)
  * Returns the slot for field key: an earlier one with the same key (the
  * last value wins, at the first position) or a new one, or -1 when full.
  */
-static long field_slot(struct lp_parser *ps, const char *key)
+static long field_slot(struct lp_parser *ps, const char *key, size_t n)
 {
-	uint32_t h = name_hash(key);
+	uint32_t h = name_hash(key, n);
 
 	for (size_t i = 0; i < ps->nfields; i++)
 		if (ps->field_hash[i] == h && strcmp(ps->fields[i].key, key) == 0)
@@ -578,18 +663,19 @@ static int parse_field(struct lp_parser *ps)
 	const char *kpos = ps->p;
 	const char *key;
 	char k[SHOW_SZ];
+	size_t n;
 	long slot;
 	int rc;
 
 	if (kpos == ps->end || *kpos == ',' || *kpos == ' ' || *kpos == '=')
 		return fail(ps, kpos, "field key", "missing field key");
-	if ((rc = take_name(ps, NAME_KEY, "field key", &key)) != 0)
+	if ((rc = take_name(ps, NAME_KEY, "field key", &key, &n)) != 0)
 		return rc;
 	if (ps->p == ps->end || *ps->p != '=')
 		return fail(ps, ps->p, "field key", "missing '=' after field key '%s'",
-			    show(k, sizeof(k), key, strlen(key)));
+			    show_name(k, key));
 	ps->p++;
-	slot = field_slot(ps, key);
+	slot = field_slot(ps, key, n);
 	if (slot < 0)
 		return fail(ps, kpos, "field key", "too many fields (at most %d per line)",
 			    LP_MAX_FIELDS);
@@ -660,7 +746,7 @@ static int parse_point(struct lp_parser *ps, struct lp_point *pt)
 		char m[SHOW_SZ];
 
 		return fail(ps, ps->p, "field key", "missing fields after '%s'",
-			    show(m, sizeof(m), pt->measurement, strlen(pt->measurement)));
+			    show_name(m, pt->measurement));
 	}
 	if ((rc = parse_fields(ps)) != 0)
 		return rc;
@@ -691,8 +777,12 @@ static bool is_key_special(char c)
 static const char *line_end(const char *p, const char *end, int *nl)
 {
 	enum { KEY, FKEY, FVAL, FSTR, TAIL } st = KEY;
+	const char *eol = memchr(p, '\n', (size_t)(end - p));
 
 	*nl = 0;
+	/* Only a string value can hold a '\n', and it starts with a '"'. */
+	if (!memchr(p, '"', (size_t)((eol ? eol : end) - p)))
+		return eol ? eol : end;
 	for (; p < end; p++) {
 		if (st == FSTR) {
 			if (*p == '\\' && p + 1 < end && (p[1] == '"' || p[1] == '\\'))
@@ -807,27 +897,30 @@ static int64_t floor_div(int64_t t, int64_t d)
  */
 static const struct {
 	const char *name;
-	int64_t div;
-	int64_t mul;
+	struct lp_precision p;
 } precisions[] = {
-	{ "", 1000000, 1 }, { "ns", 1000000, 1 }, { "us", 1000, 1 },
-	{ "u", 1000, 1 },   { "ms", 1, 1 },	  { "s", 1, 1000 },
+	{ "", { 1000000, 1 } }, { "ns", { 1000000, 1 } }, { "us", { 1000, 1 } },
+	{ "u", { 1000, 1 } },	{ "ms", { 1, 1 } },	  { "s", { 1, 1000 } },
 };
 
-int lineproto_time_to_ms(int64_t t, const char *precision, int64_t *out_ms)
+int lineproto_precision(const char *name, struct lp_precision *out)
 {
-	const char *name = precision ? precision : "";
-
 	for (size_t i = 0; i < sizeof(precisions) / sizeof(precisions[0]); i++) {
-		int64_t mul = precisions[i].mul;
-
-		if (strcmp(precisions[i].name, name) != 0)
-			continue;
-		/* Seconds can overflow int64 milliseconds; say so, never wrap. */
-		if (t > INT64_MAX / mul || t < INT64_MIN / mul)
-			return KW_EINVAL;
-		*out_ms = floor_div(t * mul, precisions[i].div);
-		return 0;
+		if (strcmp(precisions[i].name, name ? name : "") == 0) {
+			*out = precisions[i].p;
+			return 0;
+		}
 	}
 	return KW_EINVAL;
+}
+
+int lineproto_time_to_ms(int64_t t, const struct lp_precision *p, int64_t *out_ms)
+{
+	int64_t ms;
+
+	/* Seconds can overflow int64 milliseconds; say so, never wrap. */
+	if (__builtin_mul_overflow(t, p->mul, &ms))
+		return KW_EINVAL;
+	*out_ms = p->div == 1 ? ms : floor_div(ms, p->div); /* no division per line for s, ms */
+	return 0;
 }

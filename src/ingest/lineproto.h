@@ -90,11 +90,27 @@ typedef int (*lp_point_cb)(void *ud, const struct lp_point *pt);
 int lineproto_parse(const char *buf, size_t len, lp_point_cb cb, void *ud, struct lp_error *err);
 
 /*
- * Converts a timestamp in the given precision ("ns", "us", "u", "ms", "s",
- * or NULL/"" meaning ns, as InfluxDB) to Unix epoch milliseconds, rounding
- * toward negative infinity.  Returns 0, or KW_EINVAL for an unknown precision
- * or a result outside int64 (possible only for "s"); *out_ms is then unset.
+ * A timestamp precision: a written time t is t * mul / div milliseconds.
+ * Looked up once per request, used once per line.
  */
-int lineproto_time_to_ms(int64_t t, const char *precision, int64_t *out_ms);
+struct lp_precision {
+	int64_t div;
+	int64_t mul;
+};
+
+/*
+ * Looks up a precision by name ("ns", "us", "u", "ms", "s", or NULL/""
+ * meaning ns, as InfluxDB).  Returns 0, or KW_EINVAL for an unknown name;
+ * *out is then unset.
+ */
+int lineproto_precision(const char *name, struct lp_precision *out);
+
+/*
+ * Converts a timestamp in precision p (from lineproto_precision) to Unix
+ * epoch milliseconds, rounding toward negative infinity.  Returns 0, or
+ * KW_EINVAL for a result outside int64 (possible only for "s"); *out_ms is
+ * then unset.
+ */
+int lineproto_time_to_ms(int64_t t, const struct lp_precision *p, int64_t *out_ms);
 
 #endif

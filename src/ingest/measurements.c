@@ -24,24 +24,12 @@ static int one(void *ud, json_t *o, int index)
 	char dev[160];
 	int64_t ts;
 	double v;
-	const char *key;
-	json_t *val;
+	json_t *f[3];
 
-	json_object_foreach (o, key, val) {
-		size_t k = 0;
-		while (k < 3 && strcmp(key, known[k]) != 0)
-			k++;
-		if (k == 3) {
-			ingest_fail(c->err, 400, "unknown_field", key, "unknown field '%.48s'",
-				    key);
-			return KW_EINVAL;
-		}
-	}
-	if (ingest_json_time(json_object_get(o, "timestamp"), "timestamp", &ts, c->err) ||
-	    ingest_json_device(json_object_get(o, "device_id"), "device_id", dev, sizeof(dev),
-			       c->err) ||
-	    ingest_json_number(json_object_get(o, "measurement_value"), "measurement_value", &v,
-			       c->err))
+	if (ingest_json_fields(o, known, 3, f, c->err) ||
+	    ingest_json_time(f[0], "timestamp", &ts, c->err) ||
+	    ingest_json_device(f[1], "device_id", dev, sizeof(dev), c->err) ||
+	    ingest_json_number(f[2], "measurement_value", &v, c->err))
 		return KW_EINVAL;
 	if (ingest_add(c->ic, c->b, dev, "kwh", ts, v, c->err) != 0) {
 		if (strcmp(c->err->field, "value") == 0)

@@ -3,7 +3,9 @@
  *
  * Invariants:
  *  1. by_key holds one entry for each device's uuid and one for its serial
- *     when it has one; both map to the device id in by_id.
+ *     when it has one; both map to the device itself, as by_id does, so a
+ *     lookup by string costs one probe.  Taking a device out deletes every
+ *     key it has, so no entry outlives the device it points to.
  *  2. A lookup by string confirms the string on the device found, so a hash
  *     collision can only miss, never return the wrong device.
  */
@@ -100,9 +102,9 @@ void devcache_put(struct devcache *dc, struct store_device *d)
 	store_device_free(old);
 	pthread_rwlock_wrlock(&dc->lock);
 	hmap_put(&dc->by_id, (uint64_t)d->id, (uint64_t)(uintptr_t)d);
-	hmap_put(&dc->by_key, hmap_strkey(d->uuid), (uint64_t)d->id);
+	hmap_put(&dc->by_key, hmap_strkey(d->uuid), (uint64_t)(uintptr_t)d);
 	if (d->serial)
-		hmap_put(&dc->by_key, hmap_strkey(d->serial), (uint64_t)d->id);
+		hmap_put(&dc->by_key, hmap_strkey(d->serial), (uint64_t)(uintptr_t)d);
 	dc->ndevices++;
 	pthread_rwlock_unlock(&dc->lock);
 }
@@ -110,12 +112,12 @@ void devcache_put(struct devcache *dc, struct store_device *d)
 int64_t devcache_resolve(const struct devcache *dc, const char *s)
 {
 	const struct store_device *d;
-	uint64_t id;
+	uint64_t v;
 
-	if (!hmap_get(&dc->by_key, hmap_strkey(s), &id))
+	if (!hmap_get(&dc->by_key, hmap_strkey(s), &v))
 		return 0;
-	d = devcache_get(dc, (int64_t)id);
-	if (!d || (strcmp(d->uuid, s) != 0 && (!d->serial || strcmp(d->serial, s) != 0)))
+	d = (const struct store_device *)(uintptr_t)v;
+	if (strcmp(d->uuid, s) != 0 && (!d->serial || strcmp(d->serial, s) != 0))
 		return 0;
 	return d->id;
 }

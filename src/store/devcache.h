@@ -21,7 +21,7 @@
 struct devcache {
 	pthread_rwlock_t lock;
 	struct hmap by_id;	/* id -> struct store_device * */
-	struct hmap by_key;	/* hmap_strkey(uuid or serial) -> id */
+	struct hmap by_key;	/* hmap_strkey(uuid or serial) -> struct store_device * */
 	struct hmap ch_by_name; /* hmap_strkey(name) -> channel id */
 	char **ch_names;	/* channel id -> name */
 	size_t nch, chcap;

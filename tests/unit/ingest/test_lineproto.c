@@ -452,6 +452,131 @@ static void test_float_out_of_range(void **state)
 	expect_error("m v=-1e309", 1, 5, "v");
 }
 
+/* ---- floats are strtod()'s, bit for bit ----------------------------------- */
+
+#define NCHECK 1000 /* tokens per parse */
+
+struct float_check {
+	char tok[NCHECK][80];
+	double want[NCHECK];
+	int n; /* points checked */
+};
+
+static int check_float(void *ud, const struct lp_point *pt)
+{
+	struct float_check *c = ud;
+	double got = pt->fields[0].v.f, want = c->want[pt->line - 1];
+
+	if (pt->fields[0].type != LP_FLOAT || memcmp(&got, &want, sizeof(got)) != 0)
+		fail_msg("'%s': got %a, strtod gives %a", c->tok[pt->line - 1], got, want);
+	c->n++;
+	return 0;
+}
+
+/* Parses every token of c as "m v=TOKEN" lines, checking each value. */
+static void check_floats(struct float_check *c, int ntok)
+{
+	size_t cap = (size_t)ntok * 90, len = 0;
+	char *buf = malloc(cap);
+
+	assert_non_null(buf);
+	for (int i = 0; i < ntok; i++) {
+		c->want[i] = strtod(c->tok[i], NULL);
+		len += (size_t)snprintf(buf + len, cap - len, "m v=%s\n", c->tok[i]);
+	}
+	c->n = 0;
+	if (lineproto_parse(buf, len, check_float, c, &E) != 0)
+		fail_msg("line %d: %s", E.line, E.message);
+	assert_int_equal(c->n, ntok);
+	free(buf);
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Appends k random digits to t. */
+static void digits(char *t, size_t *len, int k, uint64_t *s)
+{
+	for (int i = 0; i < k; i++)
+		t[(*len)++] = (char)('0' + rnd(s) % 10);
+}
+
+/*
+ * The parser converts some floats itself (exact_float) and the rest with
+ * strtod(); either way the double must be strtod()'s.  Random tokens cover
+ * both sides of every limit of the fast path: 19 digits, 2^53, 10^22.
+ */
+static void test_float_matches_strtod(void **state)
+{
+	static const char *const edges[] = {
+		"9007199254740992",
+		"9007199254740993",
+		"-9007199254740993e-22",
+		"9007199254740992e22",
+		"9007199254740992e23",
+		"1e22",
+		"1e23",
+		"1e-22",
+		"1e-23",
+		"0.1",
+		"-0.0",
+		"-0e5",
+		"0000000000000000000001",
+		"1234567890123456789",
+		"12345678901234567890",
+		"0.30000000000000004",
+		"4.35",
+		"2.2250738585072014e-308",
+		"123456789012345678e-22",
+		"1.e001",
+		"-.0001E-019",
+		"17976931348623157e292",
+		"5e-324",
+		"0.000000000000000000001",
+	};
+	struct float_check *c = calloc(1, sizeof(*c));
+	uint64_t seed = 0x9E3779B97F4A7C15u;
+	int n = 0;
+
+	assert_non_null(c);
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		snprintf(c->tok[n++], sizeof(c->tok[0]), "%s", edges[i]);
+	check_floats(c, n);
+	for (int round = 0; round < 200; round++) {
+		for (n = 0; n < NCHECK; n++) {
+			char *t = c->tok[n];
+			size_t len = 0;
+			int ni = (int)(rnd(&seed) % 21), nf = (int)(rnd(&seed) % 21);
+
+			if (rnd(&seed) % 3 == 0)
+				t[len++] = '-';
+			digits(t, &len, ni, &seed);
+			if (ni == 0 || rnd(&seed) % 2) {
+				t[len++] = '.';
+				digits(t, &len, ni || nf ? nf : 1, &seed);
+			}
+			if (rnd(&seed) % 2) {
+				int nx = 1 + (int)(rnd(&seed) % 3);
+
+				t[len++] = rnd(&seed) % 2 ? 'e' : 'E';
+				if (rnd(&seed) % 2)
+					t[len++] = rnd(&seed) % 2 ? '-' : '+';
+				if (nx == 3)
+					t[len++] = (char)('0' + rnd(&seed) % 2); /* at most 199 */
+				digits(t, &len, nx == 3 ? 2 : nx, &seed);
+			}
+			t[len] = '\0';
+		}
+		check_floats(c, NCHECK);
+	}
+	free(c);
+}
+
 static void test_nan_inf_rejected(void **state)
 {
 	static const char *const bad[] = { "nan", "NaN",      "inf",	   "-inf",
@@ -890,11 +1015,20 @@ static void test_error_text_is_sanitised(void **state)
 
 /* ---- precision ----------------------------------------------------------- */
 
+/* lineproto_time_to_ms() in the named precision. */
+static int time_to_ms(int64_t t, const char *precision, int64_t *out)
+{
+	struct lp_precision p;
+
+	assert_int_equal(lineproto_precision(precision, &p), 0);
+	return lineproto_time_to_ms(t, &p, out);
+}
+
 static int64_t ms(int64_t t, const char *precision)
 {
 	int64_t out = 12345;
 
-	assert_int_equal(lineproto_time_to_ms(t, precision, &out), 0);
+	assert_int_equal(time_to_ms(t, precision, &out), 0);
 	return out;
 }
 
@@ -932,19 +1066,20 @@ static void test_time_s(void **state)
 	assert_int_equal(ms(-3, "s"), -3000);
 	assert_int_equal(ms(INT64_MAX / 1000, "s"), INT64_MAX / 1000 * 1000);
 	assert_int_equal(ms(INT64_MIN / 1000, "s"), INT64_MIN / 1000 * 1000);
-	assert_int_equal(lineproto_time_to_ms(INT64_MAX / 1000 + 1, "s", &out), KW_EINVAL);
-	assert_int_equal(lineproto_time_to_ms(INT64_MIN / 1000 - 1, "s", &out), KW_EINVAL);
-	assert_int_equal(lineproto_time_to_ms(INT64_MAX, "s", &out), KW_EINVAL);
+	assert_int_equal(time_to_ms(INT64_MAX / 1000 + 1, "s", &out), KW_EINVAL);
+	assert_int_equal(time_to_ms(INT64_MIN / 1000 - 1, "s", &out), KW_EINVAL);
+	assert_int_equal(time_to_ms(INT64_MAX, "s", &out), KW_EINVAL);
 	assert_int_equal(out, 99); /* untouched on error */
 }
 
 static void test_time_unknown_precision(void **state)
 {
 	static const char *const bad[] = { "n", "NS", "m", "h", "sec", "ms ", "us\n" };
-	int64_t out;
+	struct lp_precision p = { 7, 7 };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(lineproto_time_to_ms(1, bad[i], &out), KW_EINVAL);
+		assert_int_equal(lineproto_precision(bad[i], &p), KW_EINVAL);
+	assert_int_equal(p.div, 7); /* untouched on error */
 }
 
 int main(void)
@@ -969,6 +1104,7 @@ int main(void)
 		cmocka_unit_test(test_float_forms),
 		cmocka_unit_test(test_float_invalid),
 		cmocka_unit_test(test_float_out_of_range),
+		cmocka_unit_test(test_float_matches_strtod),
 		cmocka_unit_test(test_nan_inf_rejected),
 		cmocka_unit_test(test_other_value_invalid),
 		cmocka_unit_test(test_string_escapes),
