@@ -64,14 +64,14 @@ struct store_backend_ops {
 
 	/* Raw readings (used by raw.c): device-hour blocks (rawblock.h) and the
 	 * journal of open hours' readings.  block_get calls fn once when the
-	 * block exists, else returns KW_ENOTFOUND; block_put inserts or
-	 * replaces; block_scan visits the blocks with block >= from in
+	 * block exists, else returns KW_ENOTFOUND; block_put inserts a new
+	 * block or (exists) replaces the stored one; block_scan visits the blocks with block >= from in
 	 * (block, device) order; block_bounds gives the smallest and largest
 	 * block.  journal_trim deletes the rows whose max_ts <= max_ts. */
 	int (*block_get)(struct store_conn *c, int64_t device, int64_t block,
 			 void (*fn)(void *ud, const void *data, size_t len), void *ud);
 	int (*block_put)(struct store_conn *c, int64_t device, int64_t block, const void *data,
-			 size_t len);
+			 size_t len, bool exists);
 	int (*block_scan)(struct store_conn *c, int64_t from,
 			  void (*fn)(void *ud, int64_t device, int64_t block, const void *data,
 				     size_t len),

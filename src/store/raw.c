@@ -16,10 +16,10 @@
  *     flag changes it made to them; replay skips readings of closed blocks
  *     and of deleted devices.
  *
- * Journal record (32 bytes, little-endian): device u64, ts u64, value bits
- * u64, channel u32, flags u32 (bit 31: set the flags of an existing
- * reading instead of adding one).  A row is one version byte (1) and its
- * records.
+ * Journal row: one version byte (1), then per record varint(device << 1 |
+ * set) and the record as rawblock_put() writes it (deltas chained through
+ * the row); set = 1 sets the flags of an existing reading instead of
+ * adding one.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -33,9 +33,7 @@
 #include "store/rawblock.h"
 #include "core/banned.h"
 
-#define HOUR_MS	   RAWBLOCK_SPAN_MS
-#define JREC_BYTES 32
-#define JFLAG_SET  0x80000000u
+#define SPAN_MS	   RAWBLOCK_SPAN_MS
 #define JOURNAL_V1 1
 
 struct head {
@@ -61,6 +59,7 @@ struct dirty {
 	struct raw_rec *r; /* sorted by (ts, channel) */
 	size_t n, cap;
 	bool changed;
+	bool exists; /* the block is on disk */
 };
 
 struct raw {
@@ -81,6 +80,7 @@ struct raw {
 	unsigned char *jbuf; /* the running job's journal row */
 	size_t jlen, jcap;
 	int64_t jmax;
+	struct rawblock_state jstate;
 };
 
 static int64_t block_of(int64_t ts)
@@ -90,7 +90,7 @@ static int64_t block_of(int64_t ts)
 
 static bool is_closed(const struct raw *r, int64_t block)
 {
-	return block + HOUR_MS <= r->p->watermark;
+	return block + SPAN_MS <= r->p->watermark;
 }
 
 struct raw *raw_new(struct pending *p, size_t max_records)
@@ -226,12 +226,15 @@ static void decode_cb(void *ud, const void *data, size_t len)
 	x->rc = rawblock_decode(x->base, data, len, x->r, x->n, x->cap);
 }
 
-/* Appends the block's readings on disk to *out; 0 also when there is none. */
+/* Appends the block's readings on disk to *out; 0 also when there is none
+ * (then *found, when asked, is false). */
 static int load_block(struct store_conn *c, int64_t device, int64_t block, struct raw_rec **out,
-		      size_t *n, size_t *cap)
+		      size_t *n, size_t *cap, bool *found)
 {
 	struct decode_ctx x = { block, out, n, cap, 0 };
 	int rc = c->ops->block_get(c, device, block, decode_cb, &x);
+	if (found)
+		*found = rc == 0;
 	if (rc == KW_ENOTFOUND)
 		return 0;
 	if (rc == 0 && x.rc) {
@@ -243,7 +246,7 @@ static int load_block(struct store_conn *c, int64_t device, int64_t block, struc
 }
 
 static int put_block(struct store_conn *c, int64_t device, int64_t block, struct raw_rec *rec,
-		     size_t n)
+		     size_t n, bool exists)
 {
 	unsigned char *buf = xmalloc(rawblock_bound(n));
 	size_t len;
@@ -251,7 +254,7 @@ static int put_block(struct store_conn *c, int64_t device, int64_t block, struct
 
 	qsort(rec, n, sizeof(*rec), rawblock_cmp);
 	len = rawblock_encode(block, rec, n, buf);
-	rc = c->ops->block_put(c, device, block, buf, len);
+	rc = c->ops->block_put(c, device, block, buf, len, exists);
 	free(buf);
 	return rc;
 }
@@ -290,7 +293,7 @@ static int dirty_get(struct raw *r, struct store_conn *c, int64_t device, int64_
 	xgrow((void **)&r->dirty, &r->dirtycap, r->ndirty + 1, sizeof(*r->dirty));
 	d = &r->dirty[r->ndirty];
 	*d = (struct dirty){ .device = device, .block = block };
-	if ((rc = load_block(c, device, block, &d->r, &d->n, &d->cap)) != 0) {
+	if ((rc = load_block(c, device, block, &d->r, &d->n, &d->cap, &d->exists)) != 0) {
 		free(d->r);
 		hmap_del(&r->dirty_idx, pending_key(device, block));
 		return rc;
@@ -307,48 +310,55 @@ static int flush_dirty(struct raw *r, struct store_conn *c)
 	for (size_t i = 0; i < r->ndirty && rc == 0; i++)
 		if (r->dirty[i].changed)
 			rc = put_block(c, r->dirty[i].device, r->dirty[i].block, r->dirty[i].r,
-				       r->dirty[i].n);
+				       r->dirty[i].n, r->dirty[i].exists);
 	drop_dirty(r);
 	return rc;
 }
 
 /* --- the journal ------------------------------------------------------------------- */
 
-static void put_le(unsigned char *p, uint64_t v, int bytes)
-{
-	for (int i = 0; i < bytes; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int bytes)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < bytes; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void journal_add(struct raw *r, int64_t device, const struct raw_rec *x, uint32_t flags)
+static void journal_add(struct raw *r, int64_t device, const struct raw_rec *x, bool set_flags)
 {
 	unsigned char *p;
-	uint64_t bits;
 
 	if (r->jlen == 0) {
 		xgrow((void **)&r->jbuf, &r->jcap, 1, 1);
 		r->jbuf[r->jlen++] = JOURNAL_V1;
 		r->jmax = INT64_MIN;
+		r->jstate = (struct rawblock_state){ 0, 0 };
 	}
-	xgrow((void **)&r->jbuf, &r->jcap, r->jlen + JREC_BYTES, 1);
-	p = r->jbuf + r->jlen;
-	memcpy(&bits, &x->value, sizeof(bits));
-	put_le(p, (uint64_t)device, 8);
-	put_le(p + 8, (uint64_t)x->ts, 8);
-	put_le(p + 16, bits, 8);
-	put_le(p + 24, x->channel, 4);
-	put_le(p + 28, flags, 4);
-	r->jlen += JREC_BYTES;
+	xgrow((void **)&r->jbuf, &r->jcap, r->jlen + 10 + RAWBLOCK_REC_MAX, 1);
+	p = rawblock_put_varint(r->jbuf + r->jlen, (uint64_t)device << 1 | set_flags);
+	p = rawblock_put(&r->jstate, p, x);
+	r->jlen = (size_t)(p - r->jbuf);
 	if (x->ts > r->jmax)
 		r->jmax = x->ts;
+}
+
+int raw_journal_decode(const void *data, size_t len,
+		       void (*fn)(void *ud, int64_t device, const struct raw_rec *x,
+				  bool set_flags),
+		       void *ud)
+{
+	const unsigned char *end = (const unsigned char *)data + len;
+
+	/* Twice: nothing of a damaged row is applied. */
+	for (int pass = fn ? 0 : 1; pass < 2; pass++) {
+		const unsigned char *p = data;
+		struct rawblock_state st = { 0, 0 };
+		if (len < 1 || *p++ != JOURNAL_V1)
+			return KW_EINVAL;
+		while (p < end) {
+			struct raw_rec x;
+			uint64_t tag;
+			if (rawblock_get_varint(&p, end, &tag) || tag >> 1 > INT64_MAX ||
+			    rawblock_get(&st, &p, end, &x))
+				return KW_EINVAL;
+			if (pass == 1 && fn)
+				fn(ud, (int64_t)(tag >> 1), &x, tag & 1);
+		}
+	}
+	return 0;
 }
 
 /* --- writing ------------------------------------------------------------------------ */
@@ -385,7 +395,7 @@ int raw_insert(struct raw *r, struct store_conn *c, const struct store_reading *
 			h = head_get(r, x->device, block);
 		head_append(r, h, &rec);
 		undo_push(r, h, h->n - 1, -1);
-		journal_add(r, x->device, &rec, 0);
+		journal_add(r, x->device, &rec, false);
 		*res = STORE_INSERTED;
 		return 0;
 	}
@@ -422,7 +432,7 @@ int raw_set_flags(struct raw *r, struct store_conn *c, int64_t device, int64_t t
 		pthread_mutex_lock(&r->p->mu); /* readers may be copying it */
 		x->flags = (uint32_t)flags;
 		pthread_mutex_unlock(&r->p->mu);
-		journal_add(r, device, x, (uint32_t)flags | JFLAG_SET);
+		journal_add(r, device, x, true);
 		return 0;
 	}
 	if ((rc = dirty_get(r, c, device, block, &d)) != 0)
@@ -489,29 +499,56 @@ static int write_head(struct store_conn *c, const struct head *h)
 {
 	struct raw_rec *all = NULL;
 	size_t n = 0, cap = 0;
+	bool exists = false;
 	int rc = 0;
 
 	if (h->disk_max != INT64_MIN)
-		rc = load_block(c, h->device, h->block, &all, &n, &cap);
+		rc = load_block(c, h->device, h->block, &all, &n, &cap, &exists);
 	if (rc == 0 && h->n) {
 		xgrow((void **)&all, &cap, n + h->n, sizeof(*all));
 		memcpy(all + n, h->r, h->n * sizeof(*all));
 		n += h->n;
 	}
 	if (rc == 0 && n)
-		rc = put_block(c, h->device, h->block, all, n);
+		rc = put_block(c, h->device, h->block, all, n, exists);
 	free(all);
+	return rc;
+}
+
+static int cmp_head(const void *a, const void *b)
+{
+	const struct head *x = *(const struct head *const *)a, *y = *(const struct head *const *)b;
+	if (x->block != y->block)
+		return x->block < y->block ? -1 : 1;
+	return (x->device > y->device) - (x->device < y->device);
+}
+
+/* Writes the heads with readings whose block ends at or before w, in key
+ * order: the blocks then append to the time-first table instead of
+ * splitting pages in its middle. */
+static int write_heads(struct raw *r, struct store_conn *c, int64_t w)
+{
+	const struct head **due = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	for (size_t d = 0; d < r->ndev; d++)
+		for (const struct head *h = r->dev[d]; h; h = h->next)
+			if (h->block + SPAN_MS <= w && h->n) {
+				xgrow((void **)&due, &cap, n + 1, sizeof(*due));
+				due[n++] = h;
+			}
+	if (n)
+		qsort(due, n, sizeof(*due), cmp_head);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = write_head(c, due[i]);
+	free(due);
 	return rc;
 }
 
 int raw_close_write(struct raw *r, struct store_conn *c, int64_t w)
 {
-	int rc = 0;
-
-	for (size_t d = 0; d < r->ndev && rc == 0; d++)
-		for (const struct head *h = r->dev[d]; h && rc == 0; h = h->next)
-			if (h->block + HOUR_MS <= w && h->n)
-				rc = write_head(c, h);
+	int rc = write_heads(r, c, w);
 	return rc ? rc : c->ops->journal_trim(c, w);
 }
 
@@ -525,7 +562,7 @@ static void drop_heads(struct raw *r, int64_t device, int64_t w)
 		struct head **link = &r->dev[d];
 		while (*link) {
 			struct head *h = *link;
-			if (device ? h->device == device : h->block + HOUR_MS <= w) {
+			if (device ? h->device == device : h->block + SPAN_MS <= w) {
 				*link = h->next;
 				r->nrecs -= h->n;
 				head_free(h);
@@ -552,12 +589,7 @@ bool raw_spill_due(const struct raw *r)
 
 int raw_spill_write(struct raw *r, struct store_conn *c)
 {
-	int rc = 0;
-
-	for (size_t d = 0; d < r->ndev && rc == 0; d++)
-		for (const struct head *h = r->dev[d]; h && rc == 0; h = h->next)
-			if (h->n)
-				rc = write_head(c, h);
+	int rc = write_heads(r, c, INT64_MAX);
 	return rc ? rc : c->ops->journal_trim(c, INT64_MAX);
 }
 
@@ -618,44 +650,37 @@ static void recover_block(void *ud, int64_t device, int64_t block, const void *d
 	free(rec);
 }
 
+static void recover_rec(void *ud, int64_t device, const struct raw_rec *rec, bool set_flags)
+{
+	struct recover_ctx *x = ud;
+	int64_t block = block_of(rec->ts);
+	struct head *h;
+	ssize_t i;
+
+	if (is_closed(x->r, block) || !devcache_get(x->dc, device))
+		return;
+	h = head_find(x->r, device, block);
+	if (set_flags) {
+		if (h && (i = head_search(h, rec->ts, rec->channel)) >= 0)
+			h->r[i].flags = rec->flags;
+		return;
+	}
+	if (!h)
+		h = head_new_locked(x->r, device, block);
+	if (head_search(h, rec->ts, rec->channel) < 0) {
+		head_append(x->r, h, rec);
+		h->ncommitted = h->n;
+		x->replayed++;
+	}
+}
+
 static void recover_row(void *ud, const void *data, size_t len)
 {
 	struct recover_ctx *x = ud;
-	const unsigned char *p = data;
 
-	if (x->rc)
-		return;
-	if (len < 1 || p[0] != JOURNAL_V1 || (len - 1) % JREC_BYTES != 0) {
+	if (x->rc == 0 && raw_journal_decode(data, len, recover_rec, x) != 0) {
 		log_error("store", "a journal row is damaged (%zu bytes)", len);
 		x->rc = KW_EDB;
-		return;
-	}
-	for (p++; p < (const unsigned char *)data + len; p += JREC_BYTES) {
-		int64_t device = (int64_t)get_le(p, 8);
-		uint64_t bits = get_le(p + 16, 8);
-		uint32_t flags = (uint32_t)get_le(p + 28, 4);
-		struct raw_rec rec = { (int64_t)get_le(p + 8, 8), 0, (uint32_t)get_le(p + 24, 4),
-				       flags & ~JFLAG_SET };
-		int64_t block = block_of(rec.ts);
-		struct head *h;
-		ssize_t i;
-
-		memcpy(&rec.value, &bits, sizeof(bits));
-		if (is_closed(x->r, block) || !devcache_get(x->dc, device))
-			continue;
-		h = head_find(x->r, device, block);
-		if (flags & JFLAG_SET) {
-			if (h && (i = head_search(h, rec.ts, rec.channel)) >= 0)
-				h->r[i].flags = rec.flags;
-			continue;
-		}
-		if (!h)
-			h = head_new_locked(x->r, device, block);
-		if (head_search(h, rec.ts, rec.channel) < 0) {
-			head_append(x->r, h, &rec);
-			h->ncommitted = h->n;
-			x->replayed++;
-		}
 	}
 }
 
@@ -665,7 +690,8 @@ int raw_recover(struct raw *r, struct store_conn *c, const struct devcache *dc)
 	int rc;
 
 	/* No reader runs yet: no mutex needed. */
-	rc = c->ops->block_scan(c, r->p->watermark, recover_block, &x);
+	/* Open blocks: block + span > watermark, including one that straddles it. */
+	rc = c->ops->block_scan(c, r->p->watermark - SPAN_MS + 1, recover_block, &x);
 	if (rc == 0 && x.rc == 0)
 		rc = c->ops->journal_scan(c, recover_row, &x);
 	c->ops->idle(c);
@@ -722,7 +748,7 @@ static int reader_view(struct store_conn *c, int64_t device)
 	return rc;
 }
 
-/* Every reading of a device-hour block as this connection sees it, sorted. */
+/* Every reading of a device block as this connection sees it, sorted. */
 static int block_view(struct store_conn *c, int64_t device, int64_t block, struct raw_rec **out,
 		      size_t *n, size_t *cap)
 {
@@ -733,7 +759,7 @@ static int block_view(struct store_conn *c, int64_t device, int64_t block, struc
 		struct raw *r = store_conn_raw(c);
 		const struct head *h = is_closed(r, block) ? NULL : head_find(r, device, block);
 		if (!h || h->disk_max != INT64_MIN)
-			if ((rc = load_block(c, device, block, out, n, cap)) != 0)
+			if ((rc = load_block(c, device, block, out, n, cap, NULL)) != 0)
 				return rc;
 		if (h && h->n) {
 			xgrow((void **)out, cap, *n + h->n, sizeof(**out));
@@ -743,7 +769,7 @@ static int block_view(struct store_conn *c, int64_t device, int64_t block, struc
 	} else {
 		const struct raw_view *v = &c->view;
 		size_t lo = 0, hi = v->n;
-		if ((rc = load_block(c, device, block, out, n, cap)) != 0)
+		if ((rc = load_block(c, device, block, out, n, cap, NULL)) != 0)
 			return rc;
 		while (lo < hi) { /* the view is sorted: find the block's first reading */
 			size_t mid = lo + (hi - lo) / 2;
@@ -752,7 +778,7 @@ static int block_view(struct store_conn *c, int64_t device, int64_t block, struc
 			else
 				hi = mid;
 		}
-		for (; lo < v->n && v->r[lo].ts <= block + HOUR_MS; lo++) {
+		for (; lo < v->n && v->r[lo].ts <= block + SPAN_MS; lo++) {
 			xgrow((void **)out, cap, *n + 1, sizeof(**out));
 			(*out)[(*n)++] = v->r[lo];
 		}
@@ -778,13 +804,13 @@ int raw_bounds(struct store_conn *c, int64_t *min, int64_t *max)
 		return rc;
 	if (rc == 0) {
 		lo = dmin;
-		hi = dmax + HOUR_MS;
+		hi = dmax + SPAN_MS;
 	}
 	if (c->writer) {
 		const struct raw *r = store_conn_raw(c);
 		if (r->max_block != INT64_MIN) {
 			lo = r->min_block < lo ? r->min_block : lo;
-			hi = r->max_block + HOUR_MS > hi ? r->max_block + HOUR_MS : hi;
+			hi = r->max_block + SPAN_MS > hi ? r->max_block + SPAN_MS : hi;
 		}
 	} else if (c->view.n) {
 		int64_t a = block_of(c->view.r[0].ts), b = c->view.r[c->view.n - 1].ts;
@@ -810,7 +836,7 @@ int raw_neighbour(struct store_conn *c, int64_t device, int64_t ts, int dir, int
 		rc = raw_bounds(c, &min, &max);
 	/* Block by block away from ts; the bounds end the walk (invariant 1). */
 	for (b = block_of(dir < 0 ? ts : ts + 1); rc == 0 && b >= min && b < max;
-	     b += dir < 0 ? -HOUR_MS : HOUR_MS) {
+	     b += dir < 0 ? -SPAN_MS : SPAN_MS) {
 		if ((rc = block_view(c, device, b, &rec, &n, &cap)) != 0)
 			break;
 		for (size_t k = 0; k < n; k++) {
@@ -844,7 +870,7 @@ int raw_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t 
 	first = from > after_ts ? from : after_ts;
 	first = block_of(first > min ? first : min + 1);
 	last = block_of(to - 1 < max ? to - 1 : max);
-	for (int64_t b = first; rc == 0 && b <= last && sent < limit; b += HOUR_MS) {
+	for (int64_t b = first; rc == 0 && b <= last && sent < limit; b += SPAN_MS) {
 		if ((rc = block_view(c, device, b, &rec, &n, &cap)) != 0)
 			break;
 		for (size_t k = 0; k < n && sent < limit; k++) {

@@ -1,23 +1,23 @@
 /*
  * raw.h - raw readings (store-internal, backend-neutral).
  *
- * Readings are keyed (device, channel, ts) and stored in device-hour blocks:
- * a block holds one device's readings stamped in (block, block + 1 h], with
- * block a whole UTC hour.
- *  - A closed block (block + 1 h <= the watermark of pending.h) is one row
- *    on disk, encoded by rawblock.h: ~10 bytes a reading, one row write per
- *    device-hour instead of one per reading.
+ * Readings are keyed (device, channel, ts) and stored in device blocks: a
+ * block holds one device's readings stamped in (block, block + span], with
+ * block a multiple of RAWBLOCK_SPAN_MS (four UTC hours).
+ *  - A closed block (block + span <= the watermark of pending.h) is one row
+ *    on disk, encoded by rawblock.h: ~7 bytes a reading, one row write per
+ *    device and span instead of one per reading.
  *  - An open block is a "head" in memory.  Its readings are made durable by
  *    the journal: every job appends one row holding the readings it added to
  *    heads, in its own transaction, so a reading is on disk before it is
- *    acknowledged.  When the hour closes, the heads become blocks and the
+ *    acknowledged.  When the span closes, the heads become blocks and the
  *    journal rows that only held closed readings are deleted, in the
  *    closing transaction.  After a crash the heads are rebuilt from the
  *    journal (raw_recover()).
  *  - When heads hold more than max_records readings (high-rate meters),
  *    they are spilled: written to their blocks early and the journal
  *    emptied; a head then remembers that part of it is on disk (disk_max).
- * So the writer's cost per reading is a hash lookup and an append, and a
+ * So the writer's cost per reading is an array lookup and an append, and a
  * commit writes one journal row per request.
  *
  * Consistency with readers (the rules of pending.h, same mutex):
@@ -91,7 +91,7 @@ void raw_view_clear(struct store_conn *c);
 
 /* The device's energy reading just before ts (dir < 0) or just after it
  * (dir > 0); KW_ENOTFOUND when none.  Walks block by block (one lookup per
- * hour), so a counter's neighbour is found across gaps of any length. */
+ * block), so a counter's neighbour is found across gaps of any length. */
 int raw_neighbour(struct store_conn *c, int64_t device, int64_t ts, int dir, int64_t *ts_out,
 		  double *v_out);
 /* Bounds of every stored timestamp: min < ts <= max; KW_ENOTFOUND when
@@ -103,6 +103,14 @@ int raw_bounds(struct store_conn *c, int64_t *min, int64_t *max);
  * device pins its snapshot and captures it here. */
 int raw_readings(struct store_conn *c, int64_t device, int64_t channel, int64_t from, int64_t to,
 		 int64_t after_ts, int64_t after_ch, size_t limit, store_reading_fn fn, void *ud);
+
+/* Decodes a journal row, calling fn per record (device, reading, and
+ * whether it sets the flags of an existing reading) only if the whole row
+ * is well formed; fn may be NULL to check.  0, or KW_EINVAL. */
+int raw_journal_decode(const void *data, size_t len,
+		       void (*fn)(void *ud, int64_t device, const struct raw_rec *x,
+				  bool set_flags),
+		       void *ud);
 
 /* The raw state of the store a connection belongs to (store.c). */
 struct raw *store_conn_raw(struct store_conn *c);

@@ -1,5 +1,5 @@
 /*
- * rawblock.c - encoding of a device-hour's raw readings (format in
+ * rawblock.c - encoding of a device block's raw readings (format in
  * rawblock.h).
  */
 #include <stdbool.h>
@@ -22,11 +22,11 @@ int64_t rawblock_base(int64_t ts)
 
 size_t rawblock_bound(size_t n)
 {
-	/* version + count + per record: ts 10, tag 5, value 10 */
-	return 1 + 10 + n * 25;
+	/* version + count + records */
+	return 1 + 10 + n * RAWBLOCK_REC_MAX;
 }
 
-static unsigned char *put_varint(unsigned char *p, uint64_t v)
+unsigned char *rawblock_put_varint(unsigned char *p, uint64_t v)
 {
 	while (v >= 0x80) {
 		*p++ = (unsigned char)(v | 0x80);
@@ -58,33 +58,40 @@ static int as_decimal(double v, int64_t *k)
 	return memcmp(&back, &v, sizeof(v)) == 0;
 }
 
+unsigned char *rawblock_put(struct rawblock_state *st, unsigned char *p, const struct raw_rec *x)
+{
+	int64_t k;
+	bool dec = as_decimal(x->value, &k);
+
+	p = rawblock_put_varint(p, zigzag(x->ts - st->prev_ts));
+	st->prev_ts = x->ts;
+	p = rawblock_put_varint(p, (uint64_t)x->channel << 4 | (x->flags & 3u) << 2 |
+				       (dec ? KIND_DECIMAL : KIND_DOUBLE));
+	if (dec) {
+		p = rawblock_put_varint(p, zigzag(k - st->prev_k));
+		st->prev_k = k;
+	} else {
+		uint64_t bits;
+		memcpy(&bits, &x->value, sizeof(bits));
+		for (int b = 0; b < 8; b++)
+			*p++ = (unsigned char)(bits >> (8 * b));
+	}
+	return p;
+}
+
 size_t rawblock_encode(int64_t base, const struct raw_rec *r, size_t n, unsigned char *out)
 {
+	struct rawblock_state st = { base, 0 };
 	unsigned char *p = out;
-	int64_t prev_ts = base, prev_k = 0, k;
 
 	*p++ = 1;
-	p = put_varint(p, n);
-	for (size_t i = 0; i < n; i++) {
-		bool dec = as_decimal(r[i].value, &k);
-		p = put_varint(p, zigzag(r[i].ts - prev_ts));
-		prev_ts = r[i].ts;
-		p = put_varint(p, (uint64_t)r[i].channel << 4 | (r[i].flags & 3u) << 2 |
-				      (dec ? KIND_DECIMAL : KIND_DOUBLE));
-		if (dec) {
-			p = put_varint(p, zigzag(k - prev_k));
-			prev_k = k;
-		} else {
-			uint64_t bits;
-			memcpy(&bits, &r[i].value, sizeof(bits));
-			for (int b = 0; b < 8; b++)
-				*p++ = (unsigned char)(bits >> (8 * b));
-		}
-	}
+	p = rawblock_put_varint(p, n);
+	for (size_t i = 0; i < n; i++)
+		p = rawblock_put(&st, p, &r[i]);
 	return (size_t)(p - out);
 }
 
-static int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+int rawblock_get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
 {
 	uint64_t x = 0;
 	for (int shift = 0; shift < 64; shift += 7) {
@@ -102,45 +109,54 @@ static int get_varint(const unsigned char **p, const unsigned char *end, uint64_
 	return KW_EINVAL;
 }
 
+int rawblock_get(struct rawblock_state *st, const unsigned char **pp, const unsigned char *end,
+		 struct raw_rec *x)
+{
+	const unsigned char *p = *pp;
+	uint64_t v, tag;
+
+	if (rawblock_get_varint(&p, end, &v) || rawblock_get_varint(&p, end, &tag) ||
+	    tag >> 4 > UINT32_MAX)
+		return KW_EINVAL;
+	/* Unsigned sums: damaged input must not overflow (invariant 2). */
+	x->ts = st->prev_ts = (int64_t)((uint64_t)st->prev_ts + (uint64_t)unzigzag(v));
+	x->channel = (uint32_t)(tag >> 4);
+	x->flags = (uint32_t)(tag >> 2) & 3u;
+	if ((tag & 3u) == KIND_DECIMAL) {
+		if (rawblock_get_varint(&p, end, &v))
+			return KW_EINVAL;
+		st->prev_k = (int64_t)((uint64_t)st->prev_k + (uint64_t)unzigzag(v));
+		x->value = (double)st->prev_k / DECIMAL_SCALE;
+	} else if ((tag & 3u) == KIND_DOUBLE && end - p >= 8) {
+		uint64_t bits = 0;
+		for (int b = 0; b < 8; b++)
+			bits |= (uint64_t)*p++ << (8 * b);
+		memcpy(&x->value, &bits, sizeof(bits));
+	} else {
+		return KW_EINVAL;
+	}
+	*pp = p;
+	return 0;
+}
+
 int rawblock_decode(int64_t base, const void *buf, size_t len, struct raw_rec **r, size_t *n,
 		    size_t *cap)
 {
 	const unsigned char *p = buf, *end = p + len;
-	int64_t prev_ts = base, prev_k = 0;
+	struct rawblock_state st = { base, 0 };
 	size_t start = *n;
-	uint64_t count, v, tag;
+	uint64_t count;
 
-	if (len < 2 || *p++ != 1 || get_varint(&p, end, &count) || count > len)
+	if (len < 2 || *p++ != 1 || rawblock_get_varint(&p, end, &count) || count > len)
 		return KW_EINVAL;
 	xgrow((void **)r, cap, start + count, sizeof(**r));
-	for (uint64_t i = 0; i < count; i++) {
-		struct raw_rec *x = &(*r)[start + i];
-		if (get_varint(&p, end, &v) || get_varint(&p, end, &tag) || tag >> 4 > UINT32_MAX)
-			goto bad;
-		/* Unsigned sums: a damaged block must not overflow (invariant 2). */
-		x->ts = prev_ts = (int64_t)((uint64_t)prev_ts + (uint64_t)unzigzag(v));
-		x->channel = (uint32_t)(tag >> 4);
-		x->flags = (uint32_t)(tag >> 2) & 3u;
-		if ((tag & 3u) == KIND_DECIMAL) {
-			if (get_varint(&p, end, &v))
-				goto bad;
-			prev_k = (int64_t)((uint64_t)prev_k + (uint64_t)unzigzag(v));
-			x->value = (double)prev_k / DECIMAL_SCALE;
-		} else if ((tag & 3u) == KIND_DOUBLE && end - p >= 8) {
-			uint64_t bits = 0;
-			for (int b = 0; b < 8; b++)
-				bits |= (uint64_t)*p++ << (8 * b);
-			memcpy(&x->value, &bits, sizeof(bits));
-		} else {
-			goto bad;
-		}
-	}
+	for (uint64_t i = 0; i < count; i++)
+		if (rawblock_get(&st, &p, end, &(*r)[start + i]))
+			return KW_EINVAL;
 	if (p != end)
-		goto bad;
+		return KW_EINVAL;
 	*n = start + count;
 	return 0;
-bad:
-	return KW_EINVAL;
 }
 
 int rawblock_cmp(const void *a, const void *b)

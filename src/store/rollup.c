@@ -42,13 +42,13 @@
 #include "core/xmalloc.h"
 #include "energy/energy.h"
 #include "store/raw.h"
+#include "store/rawblock.h"
 #include "store/rollup.h"
 #include "core/banned.h"
 
 #define HOUR_MS	    INT64_C(3600000)
-#define CLOSE_LAG   HOUR_MS	  /* an hour closes this long after the newest reading passed it */
-#define CLOSE_STEP  (4 * HOUR_MS) /* ...and hours close this many at a time */
-#define PENDING_MAX (1u << 20)	  /* open entries beyond this close every hour that can */
+#define CLOSE_LAG   HOUR_MS    /* an hour closes this long after the newest reading passed it */
+#define PENDING_MAX (1u << 20) /* open entries beyond this close every hour that can */
 
 struct agg {
 	int64_t device;
@@ -72,6 +72,13 @@ struct rollup {
 	struct hmap agg_idx; /* pending_key(device, hour) -> index into agg */
 	struct agg *agg;
 	size_t nagg, aggcap;
+	/* Per device id (ids are small and dense): its last agg of this batch
+	 * (valid when gen matches), so most readings skip the hash map. */
+	struct dslot {
+		uint32_t gen, idx;
+	} * dslot;
+	size_t ndslot;
+	uint32_t gen;
 	/* Open-hour totals of this transaction, published after COMMIT. */
 	struct pending_entry *staged;
 	size_t nstaged, stagedcap;
@@ -91,6 +98,7 @@ struct rollup *rollup_new(struct pending *p, struct raw *raw)
 	struct rollup *r = xcalloc(1, sizeof(*r));
 	r->p = p;
 	r->raw = raw;
+	r->gen = 1;
 	r->max_ts = INT64_MIN;
 	return r;
 }
@@ -102,6 +110,7 @@ void rollup_free(struct rollup *r)
 	hmap_release(&r->agg_idx);
 	hmap_release(&r->cs_idx);
 	free(r->agg);
+	free(r->dslot);
 	free(r->staged);
 	free(r->cs);
 	free(r->cs_dev);
@@ -118,6 +127,7 @@ void rollup_forget(struct rollup *r)
 {
 	forget_counters(r);
 	hmap_clear(&r->agg_idx);
+	r->gen++;
 	r->nagg = 0;
 	r->nstaged = 0;
 }
@@ -130,6 +140,7 @@ size_t rollup_mark(const struct rollup *r)
 void rollup_abort(struct rollup *r, size_t mark)
 {
 	hmap_clear(&r->agg_idx);
+	r->gen++;
 	r->nagg = 0;
 	r->nstaged = mark;
 	forget_counters(r);
@@ -146,7 +157,24 @@ void rollup_commit(struct rollup *r)
 
 static void agg_add(struct rollup *r, int64_t device, int64_t hour, double kwh, int64_t n)
 {
-	uint64_t *idx = hmap_upsert(&r->agg_idx, pending_key(device, hour), UINT64_MAX);
+	struct dslot *ds = NULL;
+	uint64_t *idx;
+
+	if (device > 0 && device < INT32_MAX) {
+		if ((size_t)device >= r->ndslot) {
+			size_t old = r->ndslot;
+			xgrow((void **)&r->dslot, &r->ndslot, (size_t)device + 1,
+			      sizeof(*r->dslot));
+			memset(r->dslot + old, 0, (r->ndslot - old) * sizeof(*r->dslot));
+		}
+		ds = &r->dslot[device];
+		if (ds->gen == r->gen && r->agg[ds->idx].hour == hour) {
+			r->agg[ds->idx].kwh += kwh;
+			r->agg[ds->idx].readings += n;
+			return;
+		}
+	}
+	idx = hmap_upsert(&r->agg_idx, pending_key(device, hour), UINT64_MAX);
 	if (*idx == UINT64_MAX) {
 		xgrow((void **)&r->agg, &r->aggcap, r->nagg + 1, sizeof(*r->agg));
 		r->agg[r->nagg] = (struct agg){ device, r->tz, hour, 0, 0 };
@@ -154,6 +182,8 @@ static void agg_add(struct rollup *r, int64_t device, int64_t hour, double kwh, 
 	}
 	r->agg[*idx].kwh += kwh;
 	r->agg[*idx].readings += n;
+	if (ds)
+		*ds = (struct dslot){ r->gen, (uint32_t)*idx };
 }
 
 static void emit_share(void *ud, int64_t hour, double kwh)
@@ -285,6 +315,7 @@ static int flush(struct rollup *r)
 	rc = rc ? rc : write_days(r->c, &days);
 	discard_days(&days);
 	hmap_clear(&r->agg_idx);
+	r->gen++;
 	r->nagg = 0;
 	return rc;
 }
@@ -324,7 +355,7 @@ static int counter_late(struct rollup *r, const struct devcache *dc, const struc
 	int64_t pts = 0, nts = 0;
 	double pv = 0, nv = 0;
 	bool has_p, has_n, reset = false;
-	int rc;
+	int rc = 0;
 
 	r->device = d->id;
 	r->tz = d->tz;
@@ -443,12 +474,13 @@ bool rollup_close_target(const struct rollup *r, int64_t now, int64_t *watermark
 		return false;
 	/* Close whole UTC hours CLOSE_LAG behind the newest reading, or every
 	 * hour that can be when the pending table grows too large. */
+	/* Closing at whole raw-block spans (four hours) writes each device's
+	 * block and day row once per span, not once per hour. */
+	int64_t step = r->p->n > PENDING_MAX ? HOUR_MS : RAWBLOCK_SPAN_MS;
 	w = upto - (r->p->n > PENDING_MAX ? 0 : CLOSE_LAG);
-	w -= ((w % HOUR_MS) + HOUR_MS) % HOUR_MS;
+	w -= ((w % step) + step) % step;
 	*watermark = w;
-	/* Closing CLOSE_STEP at a time writes each device-day's row once per
-	 * step instead of once per hour. */
-	return w >= r->p->watermark + (r->p->n > PENDING_MAX ? HOUR_MS : CLOSE_STEP);
+	return w > r->p->watermark;
 }
 
 int rollup_close_write(struct rollup *r, struct store_conn *c, int64_t w)
@@ -582,6 +614,7 @@ int rollup_recover(struct rollup *r, struct store_conn *c, const struct devcache
 		kept++;
 	}
 	hmap_clear(&r->agg_idx);
+	r->gen++;
 	r->nagg = 0;
 	hmap_release(&x.last);
 	free(x.lts);

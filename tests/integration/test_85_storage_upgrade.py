@@ -1,7 +1,7 @@
 """Storage upgrade: a database of schema version 4 (one row per reading in the
-`reading` table) is migrated to version 5 (device-hour blocks in `rawblock`
-plus a journal, src/store/raw.h) by the daemon that opens it, and answers
-exactly what the old rows say.
+`reading` table) is migrated to version 5 (device blocks of four UTC hours in
+`rawblock` plus a journal, src/store/raw.h) by the daemon that opens it, and
+answers exactly what the old rows say.
 
 The old database is built here with Python's sqlite3 and the SQL of
 migrations 1-4 copied from src/store/sqlite.c, filled the way kilowatt 4
@@ -9,6 +9,11 @@ left it: raw readings of every hour, totals (hourly rows and day rows with
 hour slots) only of hours that end at or before the watermark, the
 counter's last reading in counter_state.  The admin token is put in the
 database too, so the first program to open it is `kilowatt serve` itself.
+
+Kilowatt 4 closed whole hours, so its watermark need not be a multiple of
+four hours: here it is 09:00, inside block 08:00-12:00.  That block ends after
+the watermark, so it is open: its converted readings must act as the spilled
+part of an open block (raw.h), not as a closed block nor be forgotten.
 """
 import hashlib
 import math
@@ -78,6 +83,7 @@ MIGRATIONS_1_TO_4 = [
 DAY_SLOTS = 26
 T0 = ms("2025-01-06T00:00:00Z")   # a Monday; every device is on UTC
 W = T0 + 33 * H                   # the old watermark: 2025-01-07 09:00
+SPAN = 4 * H                      # a raw block (src/store/rawblock.h)
 IV, CT = 1, 2                     # device ids in the old database
 PW = 1                            # channel id of power_w
 IV_UUID = "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
@@ -85,12 +91,14 @@ CT_UUID = "0a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d"
 
 # (ts, device, channel, value, flags): the old `reading` table.
 #  - iv, interval: hour 00 gets 1.5 + 2.25 + 0.5 (01:00:00 counts for hour
-#    00), hour 01 gets 3.0, 2025-01-07 10:00 gets 4.125 -- an hour after the
-#    watermark, so kilowatt 4 had no total of it on disk; power_w twice.
+#    00), hour 01 gets 3.0 (all in block 00:00-04:00), 2025-01-07 10:00 gets
+#    4.125 -- an hour after the watermark, so kilowatt 4 had no total of it
+#    on disk; it is in the open block 08:00-12:00; power_w twice.
 #  - ct, counter: 100 at 00:00 (its baseline: 0 kWh in hour 23 of the day
 #    before), 110 at 02:00 (5 + 5), 134 at 2025-01-07 02:00 (1 kWh an
 #    hour), then 6 at 10:00, a reset (flags 1): 6 kWh over 8 h, 0.75 an
-#    hour, of which hour 09 is after the watermark.
+#    hour, of which hour 09 is after the watermark; 10:00 is in the open
+#    block 08:00-12:00.
 READINGS = [
     (T0 + 15 * MIN, IV, 0, 1.5, 0),
     (T0 + 15 * MIN, IV, PW, 850.0, 0),
@@ -222,10 +230,11 @@ def test_version_4_database_is_migrated_and_answers_the_same(kw_factory):
     assert day_totals(kw, "ct") == [0.0, 32.0, pytest.approx(2 + 8 * 0.75), None]
 
     # New readings go on from the old ones: a retry of an old reading is a
-    # duplicate (in a closed hour and in the open hour 10), another value
-    # for it a conflict; a late reading lands in a converted closed hour,
-    # another one next to 4.125 in the converted open hour 10; the counter
-    # continues from its old state.
+    # duplicate (in a closed block, and in the open block 08:00-12:00 that
+    # began before the old watermark), another value for it a conflict; a
+    # late reading lands in a converted closed block, another one next to
+    # 4.125 in the converted open block; the counter continues from its old
+    # state.  (Nothing closes: the newest reading, 11:15, targets 08:00.)
     r = kw.post("/api/v1/measurements", json=[
         {"timestamp": T0 + 15 * MIN, "device_id": "iv", "measurement_value": 1.5},
         {"timestamp": T0 + 45 * MIN, "device_id": "iv", "measurement_value": 9.0},
@@ -243,9 +252,9 @@ def test_version_4_database_is_migrated_and_answers_the_same(kw_factory):
     check_hours(kw, rows)
     assert day_totals(kw, "iv") == [None, 7.5, 5.0, None]
 
-    # A reading at 2025-01-08 00:00 moves the watermark past every hour
-    # above (the converted open hours are rewritten with their new
-    # readings); then a restart: everything is still there, once.
+    # A reading at 2025-01-08 00:00 moves the watermark to 2025-01-07 20:00,
+    # past every block above (the converted open block is rewritten with
+    # its new readings); then a restart: everything is still there, once.
     r = kw.post("/api/v1/measurements", json=[
         {"timestamp": T0 + 48 * H, "device_id": "iv", "measurement_value": 0.5}])
     assert r.json()["accepted"] == 1
@@ -264,10 +273,16 @@ def test_version_4_database_is_migrated_and_answers_the_same(kw_factory):
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert "reading" not in tables
         assert {"rawblock", "journal"} <= tables
+        assert db.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()[0] \
+            == T0 + 44 * H
         blocks = {(h, d) for h, d in db.execute("SELECT hour, device FROM rawblock")}
-        # The converted hours: each reading's block is the hour before ts - 1 ms.
+        # The converted readings: each one's block is the multiple of four
+        # hours before ts - 1 ms.
         for ts, d, _, _, _ in READINGS:
-            assert ((ts - 1) // H * H, d) in blocks, (ts, d)
-        assert (T0 + 47 * H, IV) not in blocks   # 2025-01-08 00:00 is still open
+            assert ((ts - 1) // SPAN * SPAN, d) in blocks, (ts, d)
+        assert blocks == {(T0 - SPAN, CT), (T0, IV), (T0, CT), (T0 + 6 * SPAN, CT),
+                          (T0 + 8 * SPAN, IV), (T0 + 8 * SPAN, CT)}
+        # 2025-01-08 00:00 is in block 20:00-24:00, still open: no row.
+        assert (T0 + 11 * SPAN, IV) not in blocks
     finally:
         db.close()

@@ -1,6 +1,8 @@
 /*
- * test_rawblock.c - the on-disk encoding of a device-hour's raw readings
- * (src/store/rawblock.c, format in src/store/rawblock.h).
+ * test_rawblock.c - the on-disk encoding of a device block's raw readings,
+ * four UTC hours of one device (src/store/rawblock.c, format in
+ * src/store/rawblock.h), and its record-at-a-time functions (rawblock_put,
+ * rawblock_get and the varints), which the journal uses too.
  *
  * Each test states the records, the rule of rawblock.h it checks (the
  * format, invariant 1: bit-exact round trip, invariant 2: malformed input
@@ -23,8 +25,11 @@
 #include "core/err.h"
 #include "store/rawblock.h"
 
-#define H  (INT64_C(3600000))
-#define T0 INT64_C(1738972800000) /* 2025-02-08T00:00:00Z, a whole UTC hour */
+#define H    (INT64_C(3600000))
+#define SPAN (4 * H)
+#define T0   INT64_C(1738972800000) /* 2025-02-08T00:00:00Z, a multiple of 4 h */
+
+_Static_assert(RAWBLOCK_SPAN_MS == SPAN, "blocks span four hours");
 
 static double from_bits(uint64_t bits)
 {
@@ -110,21 +115,36 @@ static size_t one_record_len(double v)
 
 /* --- rawblock_base ------------------------------------------------------------ */
 
-static void base_is_the_hour_before_ts_minus_1ms(void **state)
+static void base_is_the_span_before_ts_minus_1ms(void **state)
 {
-	/* A block holds (base, base + 1 h]: a reading stamped on the hour
-	 * belongs to the hour that ends there, like an interval reading's
-	 * energy (docs/ENERGY.md). */
-	assert_int_equal(rawblock_base(T0 + 1), T0);	      /* 00:00:00.001 */
-	assert_int_equal(rawblock_base(T0 + 30 * 60000), T0); /* 00:30 */
-	assert_int_equal(rawblock_base(T0 + H - 1), T0);      /* 00:59:59.999 */
-	assert_int_equal(rawblock_base(T0 + H), T0);	      /* 01:00:00.000 */
-	assert_int_equal(rawblock_base(T0 + H + 1), T0 + H);  /* 01:00:00.001 */
-	assert_int_equal(rawblock_base(T0), T0 - H);	      /* 00:00:00.000 */
-	assert_int_equal(rawblock_base(T0 + 2 * H), T0 + H);  /* 02:00:00.000 */
-	assert_int_equal(rawblock_base(1), 0);		      /* the epoch's first block */
+	/* A block holds (base, base + 4 h], base a multiple of 4 h since
+	 * 1970 (UTC: 00:00, 04:00, ... 20:00): a reading stamped on a block's
+	 * boundary belongs to the block that ends there, like an interval
+	 * reading's energy to the hour that ends there (docs/ENERGY.md). */
+	assert_int_equal(T0 % SPAN, 0);
+	assert_int_equal(rawblock_base(T0 + 1), T0);		   /* 00:00:00.001 */
+	assert_int_equal(rawblock_base(T0 + 30 * 60000), T0);	   /* 00:30 */
+	assert_int_equal(rawblock_base(T0 + H), T0);		   /* 01:00, mid-block */
+	assert_int_equal(rawblock_base(T0 + H + 1), T0);	   /* 01:00:00.001 */
+	assert_int_equal(rawblock_base(T0 + 3 * H + 1), T0);	   /* 03:00:00.001 */
+	assert_int_equal(rawblock_base(T0 + SPAN - 1), T0);	   /* 03:59:59.999 */
+	assert_int_equal(rawblock_base(T0 + SPAN), T0);		   /* 04:00:00.000 */
+	assert_int_equal(rawblock_base(T0 + SPAN + 1), T0 + SPAN); /* 04:00:00.001 */
+	assert_int_equal(rawblock_base(T0), T0 - SPAN);		   /* 00:00: 20:00 the day before */
+	assert_int_equal(rawblock_base(T0 - 3 * H), T0 - SPAN);	   /* 21:00 the day before */
+	assert_int_equal(rawblock_base(T0 - SPAN), T0 - 2 * SPAN); /* 20:00 the day before */
+	assert_int_equal(rawblock_base(T0 + 2 * SPAN), T0 + SPAN); /* 08:00:00.000 */
+	assert_int_equal(rawblock_base(T0 + 13 * H), T0 + 3 * SPAN); /* 13:00 */
+	assert_int_equal(rawblock_base(T0 + 24 * H), T0 + 5 * SPAN); /* 24:00: 20:00-24:00 */
+	assert_int_equal(rawblock_base(1), 0);			     /* the epoch's first block */
 	assert_int_equal(rawblock_base(H), 0);
-	assert_int_equal(rawblock_base(H + 1), H);
+	assert_int_equal(rawblock_base(SPAN), 0);
+	assert_int_equal(rawblock_base(SPAN + 1), SPAN);
+	/* Before the epoch: the same grid, no rounding toward zero. */
+	assert_int_equal(rawblock_base(0), -SPAN);
+	assert_int_equal(rawblock_base(-H), -SPAN);
+	assert_int_equal(rawblock_base(-SPAN), -2 * SPAN);
+	assert_int_equal(rawblock_base(-SPAN + 1), -SPAN);
 }
 
 /* --- round trips (invariant 1) ------------------------------------------------- */
@@ -173,9 +193,9 @@ static void non_decimal_values_round_trip_bit_for_bit(void **state)
 	for (size_t i = 0; i < nv; i++)
 		r[nb + i] = (struct raw_rec){ T0 + 1 + (int64_t)(nb + i), v[i], 0, 0 };
 	round_trip(T0, r, nb + nv);
-	/* Alone, each one is also a block of its own. */
+	/* Alone, each one is also a block of its own (at its last instant). */
 	for (size_t i = 0; i < nb + nv; i++)
-		round_trip(T0, &(struct raw_rec){ T0 + H, r[i].value, 0, 0 }, 1);
+		round_trip(T0, &(struct raw_rec){ T0 + SPAN, r[i].value, 0, 0 }, 1);
 }
 
 static void mixed_kinds_keep_the_decimal_chain(void **state)
@@ -210,15 +230,15 @@ static void channels_and_flags_round_trip(void **state)
 static void timestamp_deltas_round_trip(void **state)
 {
 	/* Within the contract: the first reading one millisecond after base,
-	 * the last exactly at base + 1 h (the largest delta from base), and
+	 * the last exactly at base + 4 h (the largest delta from base), and
 	 * equal timestamps (delta 0) for several channels. */
 	struct raw_rec a[] = {
 		{ T0 + 1, 1, 0, 0 },
 		{ T0 + 1, 2, 1, 0 },
-		{ T0 + H, 3, 0, 0 },
-		{ T0 + H, 4, 7, 1 },
+		{ T0 + SPAN, 3, 0, 0 },
+		{ T0 + SPAN, 4, 7, 1 },
 	};
-	struct raw_rec b[] = { { T0 + H, 1, 0, 0 } };
+	struct raw_rec b[] = { { T0 + SPAN, 1, 0, 0 } };
 	/* Beyond it: the codec itself carries any zigzag delta, negative ones
 	 * (out of order) and ones of 2^40 ms, so a block written by a future
 	 * version with other bounds still decodes to what was encoded. */
@@ -240,14 +260,14 @@ static void decode_appends_after_existing_records(void **state)
 	/* decode appends to *r and sets *n to the new total, leaving the
 	 * records already there untouched. */
 	struct raw_rec x[] = { { T0 + 10, 1.5, 0, 0 }, { T0 + 20, 2.5, 1, 1 } };
-	struct raw_rec y[] = { { T0 + H + 10, 3.5, 0, 0 } };
+	struct raw_rec y[] = { { T0 + SPAN + 10, 3.5, 0, 0 } };
 	struct raw_rec *out = NULL;
 	size_t lx, ly, n = 0, cap = 0;
-	unsigned char *bx = encode(T0, x, 2, &lx), *by = encode(T0 + H, y, 1, &ly);
+	unsigned char *bx = encode(T0, x, 2, &lx), *by = encode(T0 + SPAN, y, 1, &ly);
 
 	assert_int_equal(decode_exact(T0, bx, lx, &out, &n, &cap), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(decode_exact(T0 + H, by, ly, &out, &n, &cap), 0);
+	assert_int_equal(decode_exact(T0 + SPAN, by, ly, &out, &n, &cap), 0);
 	assert_int_equal(n, 3);
 	assert_same_records(out, x, 2);
 	assert_same_records(out + 2, y, 1);
@@ -276,16 +296,16 @@ static void decimal_values_take_fewer_than_8_bytes(void **state)
 	assert_int_equal(one_record_len(12345.678), 10);
 }
 
-static void a_meters_hour_is_about_5_bytes_a_reading(void **state)
+static void a_meters_block_is_about_5_bytes_a_reading(void **state)
 {
-	/* A register read every second for an hour: 3600 readings, values
-	 * 1000.0015, 1000.003, ... (k grows by 1500).  Header: version 1 +
-	 * count varint(3600) 2.  First record: ts delta 1000 -> 2 bytes, tag
-	 * 1, k 1000001500 -> zigzag 2000003000, 5 bytes.  Every other one: ts
-	 * delta 1000 -> 2 bytes, tag 1, k delta 1500 -> zigzag 3000, 2 bytes.
-	 * 3 + 8 + 3599 * 5 = 18006 bytes, against 3600 * 11 + 3 = 39603 with
-	 * doubles. */
-	size_t n = 3600, len;
+	/* A register read every second for a whole block (four hours): 14400
+	 * readings, values 1000.0015, 1000.003, ... (k grows by 1500).
+	 * Header: version 1 + count varint(14400) 2.  First record: ts delta
+	 * 1000 -> 2 bytes, tag 1, k 1000001500 -> zigzag 2000003000, 5 bytes.
+	 * Every other one: ts delta 1000 -> 2 bytes, tag 1, k delta 1500 ->
+	 * zigzag 3000, 2 bytes.  3 + 8 + 14399 * 5 = 72006 bytes, against
+	 * 14400 * 11 + 3 = 158403 with doubles. */
+	size_t n = 14400, len;
 	struct raw_rec *r = calloc(n, sizeof(*r));
 	unsigned char *buf;
 
@@ -295,8 +315,9 @@ static void a_meters_hour_is_about_5_bytes_a_reading(void **state)
 		    (struct raw_rec){ T0 + 1000 * (int64_t)(i + 1),
 				      (double)(INT64_C(1000000000) + 1500 * (int64_t)(i + 1)) / 1e6,
 				      0, 0 };
+	assert_int_equal(r[n - 1].ts, T0 + SPAN);
 	buf = encode(T0, r, n, &len);
-	assert_int_equal(len, 18006);
+	assert_int_equal(len, 72006);
 	round_trip(T0, r, n);
 	free(buf);
 	free(r);
@@ -304,16 +325,19 @@ static void a_meters_hour_is_about_5_bytes_a_reading(void **state)
 
 static void worst_case_fits_the_bound(void **state)
 {
-	/* The largest records the contract allows: the full hour's ts delta,
+	/* The largest records the contract allows: the full span's ts delta,
 	 * the largest channel and flags, and decimal values swinging between
 	 * the extremes of kind 1 (k deltas near 1.8e16); then doubles.  encode
-	 * writes into exactly rawblock_bound(n) bytes (ASan checks). */
+	 * writes into exactly rawblock_bound(n) bytes (ASan checks), which is
+	 * the header's 11 bytes and RAWBLOCK_REC_MAX a record. */
 	const uint32_t top = (1u << 28) - 1;
 	struct raw_rec r[6] = {
-		{ T0 + H, 8999999999.0, top - 5, 3 }, { T0 + H, -8999999999.0, top - 4, 3 },
-		{ T0 + H, 8999999998.0, top - 3, 3 }, { T0 + H, -8999999998.0, top - 2, 3 },
-		{ T0 + H, 1.0 / 3, top - 1, 3 },      { T0 + H, -1e300, top, 3 },
+		{ T0 + SPAN, 8999999999.0, top - 5, 3 }, { T0 + SPAN, -8999999999.0, top - 4, 3 },
+		{ T0 + SPAN, 8999999998.0, top - 3, 3 }, { T0 + SPAN, -8999999998.0, top - 2, 3 },
+		{ T0 + SPAN, 1.0 / 3, top - 1, 3 },	 { T0 + SPAN, -1e300, top, 3 },
 	};
+	for (size_t n = 0; n < 1000; n += 1 + n)
+		assert_int_equal(rawblock_bound(n), 11 + n * RAWBLOCK_REC_MAX);
 	round_trip(T0, r, 6);
 	round_trip(T0, r, 1);
 }
@@ -326,7 +350,7 @@ static unsigned char *sample_block(size_t *len)
 	struct raw_rec r[] = {
 		{ T0 + 1, 0.1, 0, 0 },		{ T0 + 1, 850.25, 1, 0 },
 		{ T0 + 900000, 1.0 / 3, 0, 1 }, { T0 + 1800000, 12345.678, 0, 0 },
-		{ T0 + 1800000, -0.0, 300, 2 }, { T0 + H, 5.5, (1u << 28) - 1, 3 },
+		{ T0 + 1800000, -0.0, 300, 2 }, { T0 + SPAN, 5.5, (1u << 28) - 1, 3 },
 	};
 	return encode(T0, r, sizeof(r) / sizeof(r[0]), len);
 }
@@ -491,6 +515,21 @@ static void varints_beyond_64_bits_are_rejected(void **state)
 			 rc_ts, rc_k, KW_EINVAL);
 }
 
+/* Copies good into bad with flips random bytes changed (x is the LCG
+ * state); returns the length to decode: all of it when whole, else a
+ * random cut. */
+static size_t damage(unsigned char *bad, const unsigned char *good, size_t len, uint32_t *x,
+		     int flips, bool whole)
+{
+	memcpy(bad, good, len);
+	for (int f = 0; f < flips; f++) {
+		*x = *x * 1103515245u + 12345u;
+		bad[(*x >> 8) % len] = (unsigned char)(*x >> 20);
+	}
+	*x = *x * 1103515245u + 12345u;
+	return whole ? len : (*x >> 8) % (len + 1);
+}
+
 static void random_damage_never_crashes(void **state)
 {
 	/* Flip bytes of a valid block (a fixed pseudo-random sequence): each
@@ -506,13 +545,7 @@ static void random_damage_never_crashes(void **state)
 		size_t n = 0, cap = 0, cut;
 		int rc;
 
-		memcpy(bad, good, len);
-		for (int f = 0; f < 1 + i % 3; f++) {
-			x = x * 1103515245u + 12345u;
-			bad[(x >> 8) % len] = (unsigned char)(x >> 20);
-		}
-		x = x * 1103515245u + 12345u;
-		cut = i % 2 ? len : (x >> 8) % (len + 1);
+		cut = damage(bad, good, len, &x, 1 + i % 3, i % 2);
 		rc = decode_exact(T0, bad, cut, &out, &n, &cap);
 		assert_true(rc == 0 || rc == KW_EINVAL);
 		if (rc)
@@ -523,10 +556,398 @@ static void random_damage_never_crashes(void **state)
 	free(good);
 }
 
+/* --- record at a time: varints (the journal's container too) ---------------------- */
+
+/* data[0..len) at the very end of a heap block, so ASan reports any read at
+ * or past len (also for len 0); *start is the copy.  Free the result. */
+static unsigned char *at_end(const unsigned char *data, size_t len, const unsigned char **start)
+{
+	unsigned char *blk = malloc(len + 1);
+
+	assert_non_null(blk);
+	if (len)
+		memcpy(blk + 1, data, len);
+	*start = blk + 1;
+	return blk;
+}
+
+/* put writes exactly want[0..len) into a heap block of exactly len bytes;
+ * get reads it back from one of exactly len bytes, advancing p to its end. */
+static void varint_is(uint64_t v, const unsigned char *want, size_t len)
+{
+	unsigned char *buf = malloc(len), *blk;
+	const unsigned char *p, *start;
+	uint64_t got = ~v;
+
+	assert_non_null(buf);
+	assert_true(rawblock_put_varint(buf, v) == buf + len);
+	assert_memory_equal(buf, want, len);
+	blk = at_end(buf, len, &start);
+	p = start;
+	assert_int_equal(rawblock_get_varint(&p, start + len, &got), 0);
+	assert_true(p == start + len);
+	assert_true(got == v);
+	free(blk);
+	free(buf);
+}
+
+static void varints_round_trip_at_every_length(void **state)
+{
+	/* LEB128: 7 bits a byte, least significant first, the high bit on
+	 * every byte but the last. */
+	static const unsigned char b300[] = { 0xac, 0x02 };
+	static const unsigned char b16384[] = { 0x80, 0x80, 0x01 };
+	static const unsigned char b2000[] = { 0xd0, 0x0f };
+	static const unsigned char b2p63[] = { 0x80, 0x80, 0x80, 0x80, 0x80,
+					       0x80, 0x80, 0x80, 0x80, 0x01 };
+	static const unsigned char bmax[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
+					      0xff, 0xff, 0xff, 0xff, 0x01 };
+	unsigned char want[10];
+
+	varint_is(0, (const unsigned char[]){ 0x00 }, 1);
+	varint_is(1, (const unsigned char[]){ 0x01 }, 1);
+	varint_is(127, (const unsigned char[]){ 0x7f }, 1);
+	varint_is(128, (const unsigned char[]){ 0x80, 0x01 }, 2);
+	varint_is(300, b300, 2);
+	varint_is(2000, b2000, 2); /* zigzag(1000): a 1 s ts delta */
+	varint_is(16384, b16384, 3);
+	varint_is(UINT64_C(1) << 63, b2p63, 10);
+	varint_is(UINT64_MAX, bmax, 10);
+	/* The smallest and the largest value of each length L = 1..10:
+	 * 2^(7(L-1)) (0 for L = 1) and 2^(7L) - 1 (2^64 - 1 for L = 10). */
+	for (size_t len = 1; len <= 10; len++) {
+		uint64_t lo = len == 1 ? 0 : UINT64_C(1) << (7 * (len - 1));
+		uint64_t hi = len == 10 ? UINT64_MAX : (UINT64_C(1) << (7 * len)) - 1;
+		for (size_t i = 0; i < len; i++)
+			want[i] = (unsigned char)(i + 1 < len ? 0x80 : (len == 1 ? 0 : 1));
+		varint_is(lo, want, len);
+		for (size_t i = 0; i < len; i++)
+			want[i] = (unsigned char)(i + 1 < len ? 0xff : (len == 10 ? 0x01 : 0x7f));
+		varint_is(hi, want, len);
+	}
+}
+
+static void assert_varint_rejected(const unsigned char *data, size_t len)
+{
+	const unsigned char *start, *p;
+	unsigned char *blk = at_end(data, len, &start);
+	uint64_t v = 0;
+	int rc;
+
+	p = start;
+	rc = rawblock_get_varint(&p, start + len, &v);
+	free(blk);
+	if (rc != KW_EINVAL)
+		fail_msg("a malformed varint of %zu bytes decoded with %d, expected KW_EINVAL", len,
+			 rc);
+}
+
+static void malformed_varints_are_rejected(void **state)
+{
+	/* Nothing at all; every prefix of a varint that a continuation bit
+	 * leaves unfinished; an 11th byte; a 10th byte above 1 (2^64 or more,
+	 * which no encoder writes) -- and (ASan) no read past the end. */
+	static const unsigned char max[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
+					     0xff, 0xff, 0xff, 0xff, 0x01 };
+	static const unsigned char eleven[] = { 0x81, 0x80, 0x80, 0x80, 0x80, 0x80,
+						0x80, 0x80, 0x80, 0x80, 0x00 };
+	static const unsigned char two64[] = { 0x80, 0x80, 0x80, 0x80, 0x80,
+					       0x80, 0x80, 0x80, 0x80, 0x02 };
+	static const unsigned char two70[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
+					       0xff, 0xff, 0xff, 0xff, 0x7f };
+	static const unsigned char cont10[] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+						0x80, 0x80, 0x80, 0x81, 0x00 };
+
+	assert_varint_rejected(NULL, 0);
+	for (size_t k = 1; k < sizeof(max); k++)
+		assert_varint_rejected(max, k);
+	assert_varint_rejected((const unsigned char[]){ 0x80 }, 1);
+	assert_varint_rejected(eleven, sizeof(eleven));
+	assert_varint_rejected(two64, sizeof(two64));
+	assert_varint_rejected(two70, sizeof(two70));
+	assert_varint_rejected(cont10, sizeof(cont10));
+}
+
+/* --- record at a time: rawblock_put / rawblock_get ----------------------------------- */
+
+/* A record stream as the journal writes one (raw.c): chained from {0, 0},
+ * not sorted, records of any block mixed: ts going back and forth by up
+ * to days, several channels, every flags value, decimals and doubles
+ * interleaved (a double leaves the k chain alone). */
+static const struct raw_rec stream[] = {
+	{ T0 + 1000, 1.5, 0, 0 },
+	{ T0 + 1000, 850.25, 1, 0 },
+	{ T0 - 3 * H, 1.0 / 3, 0, 1 },
+	{ T0 + 2 * SPAN, 1.75, 7, 2 },
+	{ T0 + 2 * SPAN, -0.0, 300, 3 },
+	{ T0 + 5, 12345.678, (1u << 28) - 1, 0 },
+	{ T0 + 5, 1e300, 2, 1 },
+	{ 1, 0, 0, 0 },
+	{ T0 + 30 * 24 * H, -8999999999.0, 3, 2 },
+	{ T0 + 30 * 24 * H - 1, 8999999999.0, 3, 3 },
+};
+/* prev_k after each record of stream: the k of the last decimal. */
+static const int64_t stream_k[] = {
+	1500000,     850250000,	  850250000, 1750000,		1750000,
+	12345678000, 12345678000, 0,	     -8999999999000000, 8999999999000000,
+};
+#define NSTREAM (sizeof(stream) / sizeof(stream[0]))
+
+/* Puts stream from st0 into a heap block of exactly NSTREAM x
+ * RAWBLOCK_REC_MAX bytes; off[i] is where record i starts (off[NSTREAM]:
+ * the end), before[i] the state before it. */
+static unsigned char *put_stream(struct rawblock_state st0, size_t off[NSTREAM + 1],
+				 struct rawblock_state before[NSTREAM + 1])
+{
+	unsigned char *buf = malloc(NSTREAM * RAWBLOCK_REC_MAX), *p = buf;
+	struct rawblock_state st = st0;
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < NSTREAM; i++) {
+		unsigned char *q;
+		off[i] = (size_t)(p - buf);
+		before[i] = st;
+		q = rawblock_put(&st, p, &stream[i]);
+		assert_true(q > p && q - p <= RAWBLOCK_REC_MAX);
+		/* The state chains to this record: its ts, the k of the last
+		 * decimal so far. */
+		assert_int_equal(st.prev_ts, stream[i].ts);
+		assert_int_equal(st.prev_k, stream_k[i]);
+		p = q;
+	}
+	off[NSTREAM] = (size_t)(p - buf);
+	before[NSTREAM] = st;
+	return buf;
+}
+
+static void records_round_trip_with_chained_state(void **state)
+{
+	/* From the journal's start state {0, 0} and from a block's {base, 0}:
+	 * get gives back every record bit for bit, with the same state as
+	 * put after each one, and stops at the end. */
+	const struct rawblock_state starts[] = { { 0, 0 }, { T0, 0 } };
+
+	for (size_t s = 0; s < 2; s++) {
+		size_t off[NSTREAM + 1];
+		struct rawblock_state before[NSTREAM + 1], st = starts[s];
+		unsigned char *buf = put_stream(starts[s], off, before), *blk;
+		const unsigned char *start, *p;
+		struct raw_rec x, extra;
+
+		blk = at_end(buf, off[NSTREAM], &start);
+		p = start;
+		for (size_t i = 0; i < NSTREAM; i++) {
+			assert_true(p == start + off[i]);
+			assert_int_equal(rawblock_get(&st, &p, start + off[NSTREAM], &x), 0);
+			assert_same_records(&x, &stream[i], 1);
+			assert_int_equal(st.prev_ts, before[i + 1].prev_ts);
+			assert_int_equal(st.prev_k, before[i + 1].prev_k);
+		}
+		assert_true(p == start + off[NSTREAM]);
+		/* At the end: nothing more, nothing read, p left alone. */
+		assert_int_equal(rawblock_get(&st, &p, start + off[NSTREAM], &extra), KW_EINVAL);
+		assert_true(p == start + off[NSTREAM]);
+		free(blk);
+		free(buf);
+	}
+}
+
+static void records_depend_on_the_state_alone(void **state)
+{
+	/* The same bytes read from another start state: every ts moves by the
+	 * difference of prev_ts, every decimal by that of prev_k / 1e6
+	 * (here 0.5: k + 500000), doubles, channels and flags stay. */
+	size_t off[NSTREAM + 1];
+	struct rawblock_state before[NSTREAM + 1], st = { 7, 500000 };
+	unsigned char *buf = put_stream((struct rawblock_state){ 0, 0 }, off, before), *blk;
+	const unsigned char *start, *p;
+
+	blk = at_end(buf, off[NSTREAM], &start);
+	p = start;
+	for (size_t i = 0; i < NSTREAM; i++) {
+		struct raw_rec x, want = stream[i];
+		assert_int_equal(rawblock_get(&st, &p, start + off[NSTREAM], &x), 0);
+		want.ts += 7;
+		if (i == 0 || i == 1 || i == 3 || i == 5 || i == 7 || i == 8 || i == 9)
+			want.value = (double)(stream_k[i] + 500000) / 1e6;
+		assert_same_records(&x, &want, 1);
+	}
+	free(blk);
+	free(buf);
+}
+
+static void a_block_is_its_header_and_put_records(void **state)
+{
+	/* rawblock_encode(base, r, n) is the version byte, varint(n), then
+	 * rawblock_put of each record chained from {base, 0}. */
+	const struct raw_rec r[] = {
+		{ T0 + 1, 0.1, 0, 0 },
+		{ T0 + 1, 850.25, 1, 0 },
+		{ T0 + 900000, 1.0 / 3, 0, 1 },
+		{ T0 + SPAN, 5.5, (1u << 28) - 1, 3 },
+	};
+	size_t n = sizeof(r) / sizeof(r[0]), len;
+	unsigned char *block = encode(T0, r, n, &len);
+	unsigned char *buf = malloc(2 + n * RAWBLOCK_REC_MAX), *p = buf;
+	struct rawblock_state st = { T0, 0 };
+
+	assert_non_null(buf);
+	*p++ = 1;
+	p = rawblock_put_varint(p, n);
+	for (size_t i = 0; i < n; i++)
+		p = rawblock_put(&st, p, &r[i]);
+	assert_int_equal((size_t)(p - buf), len);
+	assert_memory_equal(buf, block, len);
+	free(buf);
+	free(block);
+}
+
+static void the_largest_record_fits_rawblock_rec_max(void **state)
+{
+	/* The longest fields: a ts delta of -2^63 (zigzag 2^64 - 1: 10
+	 * bytes), the largest channel and flags (tag < 2^32: 5 bytes), and a
+	 * k delta of 1.8e16 (zigzag 3.6e16 < 2^56: 8 bytes) or a double (8
+	 * bytes): 23 bytes, written into a heap block of exactly
+	 * RAWBLOCK_REC_MAX (ASan) and read back. */
+	const uint32_t top = (1u << 28) - 1;
+	const struct raw_rec r[] = {
+		{ T0 + INT64_MIN, 8999999999.0, top, 3 },
+		{ T0 + INT64_MIN, -1e300, top, 3 },
+	};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct rawblock_state w = { T0, -8999999999000000 }, rd = w;
+		unsigned char *buf = malloc(RAWBLOCK_REC_MAX), *end, *blk;
+		const unsigned char *start, *p;
+		struct raw_rec x;
+
+		assert_non_null(buf);
+		end = rawblock_put(&w, buf, &r[i]);
+		assert_int_equal(end - buf, 23);
+		blk = at_end(buf, 23, &start);
+		p = start;
+		assert_int_equal(rawblock_get(&rd, &p, start + 23, &x), 0);
+		assert_true(p == start + 23);
+		assert_same_records(&x, &r[i], 1);
+		free(blk);
+		free(buf);
+	}
+}
+
+static void every_cut_record_is_rejected(void **state)
+{
+	/* Each record of the stream, from its own state, cut at every byte:
+	 * get returns KW_EINVAL, leaves p where it was and (ASan) reads
+	 * nothing at or past the cut; whole, it decodes. */
+	size_t off[NSTREAM + 1];
+	struct rawblock_state before[NSTREAM + 1];
+	unsigned char *buf = put_stream((struct rawblock_state){ 0, 0 }, off, before);
+
+	for (size_t i = 0; i < NSTREAM; i++) {
+		size_t len = off[i + 1] - off[i];
+		for (size_t k = 0; k <= len; k++) {
+			const unsigned char *start, *p;
+			unsigned char *blk = at_end(buf + off[i], k, &start);
+			struct rawblock_state st = before[i];
+			struct raw_rec x;
+			int rc;
+
+			p = start;
+			rc = rawblock_get(&st, &p, start + k, &x);
+			if (k < len) {
+				if (rc != KW_EINVAL || p != start)
+					fail_msg("record %zu cut to %zu of %zu bytes: %d, p moved "
+						 "by %td",
+						 i, k, len, rc, p - start);
+			} else {
+				assert_int_equal(rc, 0);
+				assert_true(p == start + len);
+				assert_same_records(&x, &stream[i], 1);
+			}
+			free(blk);
+		}
+	}
+	free(buf);
+}
+
+static void records_of_unknown_kinds_and_channels_are_rejected(void **state)
+{
+	/* As in a block: ts delta 1000 (d0 0f), then the tag.  Kind 1 with k
+	 * delta 1 is valid; kinds 2 and 3 do not exist; a channel of 2^32
+	 * cannot be a channel id.  Rejected, p stays. */
+	static const unsigned char ok[] = { 0xd0, 0x0f, 0x01, 0x02 };
+	static const unsigned char kind2[] = { 0xd0, 0x0f, 0x02, 0x02 };
+	static const unsigned char kind3[] = { 0xd0, 0x0f, 0x03, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const unsigned char wide[] = {
+		0xd0, 0x0f, 0x81, 0x80, 0x80, 0x80, 0x80, 0x02, 0x02
+	};
+	const unsigned char *const bad[] = { kind2, kind3, wide };
+	const size_t badlen[] = { sizeof(kind2), sizeof(kind3), sizeof(wide) };
+	struct rawblock_state st = { T0, 0 };
+	const unsigned char *start, *p;
+	unsigned char *blk = at_end(ok, sizeof(ok), &start);
+	struct raw_rec x;
+
+	p = start;
+	assert_int_equal(rawblock_get(&st, &p, start + sizeof(ok), &x), 0);
+	assert_same_records(&x, &(struct raw_rec){ T0 + 1000, 1e-6, 0, 0 }, 1);
+	assert_true(p == start + sizeof(ok));
+	free(blk);
+	for (size_t i = 0; i < 3; i++) {
+		blk = at_end(bad[i], badlen[i], &start);
+		st = (struct rawblock_state){ T0, 0 };
+		p = start;
+		assert_int_equal(rawblock_get(&st, &p, start + badlen[i], &x), KW_EINVAL);
+		assert_true(p == start);
+		free(blk);
+	}
+}
+
+static void damaged_record_streams_never_crash(void **state)
+{
+	/* Flip bytes of the stream (a fixed pseudo-random sequence) and read
+	 * records until get fails or the end: each get returns 0 or KW_EINVAL,
+	 * p only moves forward on success and stays within the data, and
+	 * (ASan, UBSan: the chained sums of damaged deltas must not overflow)
+	 * nothing is read past the end. */
+	size_t off[NSTREAM + 1];
+	struct rawblock_state before[NSTREAM + 1];
+	unsigned char *good = put_stream((struct rawblock_state){ 0, 0 }, off, before);
+	size_t len = off[NSTREAM];
+	unsigned char *bad = malloc(len);
+	uint32_t x = 54321;
+
+	assert_non_null(bad);
+	for (int i = 0; i < 20000; i++) {
+		const unsigned char *start, *p;
+		unsigned char *blk;
+		struct rawblock_state st = { i % 2 ? INT64_MAX : 0, i % 3 ? INT64_MIN : 0 };
+		size_t cut;
+
+		cut = damage(bad, good, len, &x, 1 + i % 4, i % 2);
+		blk = at_end(bad, cut, &start);
+		p = start;
+		for (;;) {
+			const unsigned char *was = p;
+			struct raw_rec r;
+			int rc = rawblock_get(&st, &p, start + cut, &r);
+			assert_true(rc == 0 || rc == KW_EINVAL);
+			if (rc) {
+				assert_true(p == was);
+				break;
+			}
+			assert_true(p > was && p <= start + cut);
+		}
+		free(blk);
+	}
+	free(bad);
+	free(good);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(base_is_the_hour_before_ts_minus_1ms),
+		cmocka_unit_test(base_is_the_span_before_ts_minus_1ms),
 		cmocka_unit_test(decimal_values_round_trip),
 		cmocka_unit_test(non_decimal_values_round_trip_bit_for_bit),
 		cmocka_unit_test(mixed_kinds_keep_the_decimal_chain),
@@ -534,7 +955,7 @@ int main(void)
 		cmocka_unit_test(timestamp_deltas_round_trip),
 		cmocka_unit_test(decode_appends_after_existing_records),
 		cmocka_unit_test(decimal_values_take_fewer_than_8_bytes),
-		cmocka_unit_test(a_meters_hour_is_about_5_bytes_a_reading),
+		cmocka_unit_test(a_meters_block_is_about_5_bytes_a_reading),
 		cmocka_unit_test(worst_case_fits_the_bound),
 		cmocka_unit_test(empty_and_wrong_version_are_rejected),
 		cmocka_unit_test(every_truncation_is_rejected),
@@ -544,6 +965,15 @@ int main(void)
 		cmocka_unit_test(varints_longer_than_10_bytes_are_rejected),
 		cmocka_unit_test(varints_beyond_64_bits_are_rejected),
 		cmocka_unit_test(random_damage_never_crashes),
+		cmocka_unit_test(varints_round_trip_at_every_length),
+		cmocka_unit_test(malformed_varints_are_rejected),
+		cmocka_unit_test(records_round_trip_with_chained_state),
+		cmocka_unit_test(records_depend_on_the_state_alone),
+		cmocka_unit_test(a_block_is_its_header_and_put_records),
+		cmocka_unit_test(the_largest_record_fits_rawblock_rec_max),
+		cmocka_unit_test(every_cut_record_is_rejected),
+		cmocka_unit_test(records_of_unknown_kinds_and_channels_are_rejected),
+		cmocka_unit_test(damaged_record_streams_never_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
