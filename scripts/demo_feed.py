@@ -15,6 +15,7 @@ import random
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 DEVICES = [
@@ -27,6 +28,14 @@ DEVICES = [
     ("555555555", "Workshop counter meter", "North Region", "Asia/Kolkata", "counter", "office", 2.0),
 ]
 STEP_S = 600
+
+# The demo's people (printed by `make demo`; the daemon listens on loopback).
+USERS = [
+    # email, name, role, password, devices they own
+    ("admin@demo.kilowatt", "Ada Admin", "admin", "demo-admin-2026", []),
+    ("lea@demo.kilowatt", "Léa Dubois", "client", "demo-client-lea", ["100000001", "100000002"]),
+    ("aashima@demo.kilowatt", "Aashima", "client", "demo-client-aashima", ["999999999", "555555555"]),
+]
 
 
 def utc_offset_hours(tzname, t):
@@ -110,6 +119,21 @@ def setup(args):
             st, body = call(args.url, args.token, "POST", "/api/v1/devices", json.dumps(dev))
             if st != 201:
                 sys.exit("demo: cannot create device %s: %s" % (serial, body))
+    for email, name, role, password, owned in USERS:
+        st, body = call(args.url, args.token, "GET", "/api/v1/users?q=" + urllib.parse.quote(email))
+        found = [u for u in json.loads(body)["users"] if u["email"] == email] if st == 200 else []
+        if found:
+            continue
+        st, body = call(args.url, args.token, "POST", "/api/v1/users", json.dumps(
+            {"email": email, "name": name, "role": role, "password": password}))
+        if st != 201:
+            sys.exit("demo: cannot create user %s: %s" % (email, body))
+        uid = json.loads(body)["user"]["id"]
+        for serial in owned:
+            st, body = call(args.url, args.token, "POST", "/api/v1/mappings",
+                            json.dumps({"user_id": uid, "device_id": serial}))
+            if st not in (201, 409):
+                sys.exit("demo: cannot map %s to %s: %s" % (serial, email, body))
     marker = os.path.join(args.data, "demo-history-loaded")
     if os.path.exists(marker):
         return

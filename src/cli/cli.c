@@ -3,8 +3,10 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #include "cli/cli.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "core/banned.h"
 
@@ -17,6 +19,7 @@ struct command {
 static const struct command commands[] = {
 	{ "serve", cmd_serve, "run the daemon" },
 	{ "token", cmd_token, "create, list or revoke API tokens" },
+	{ "user", cmd_user, "add, list, disable or enable users; set a password" },
 	{ "migrate", cmd_migrate, "apply database schema migrations and exit" },
 	{ "config", cmd_config, "check a config file, or dump every setting" },
 	{ "version", cmd_version, "print the version" },
@@ -29,6 +32,62 @@ static void usage(FILE *out)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nRun 'kilowatt <command> --help' for a command's options; "
 		     "'man kilowatt' for everything.\n");
+}
+
+/* One job run to completion: the caller's closure and its result. */
+struct cli_job {
+	int (*fn)(struct store_conn *c, void *ud);
+	void *ud;
+	int rc;
+	bool done;
+};
+
+static int job_run(struct store_conn *c, void *ud)
+{
+	struct cli_job *j = ud;
+	return j->fn(c, j->ud);
+}
+
+static void job_done(void *ud, int rc)
+{
+	struct cli_job *j = ud;
+	j->rc = rc;
+	j->done = true;
+}
+
+int cli_store_job(const struct config *cfg, const char *command,
+		  int (*prepare)(struct store *s, void *ud),
+		  int (*wfn)(struct store_conn *c, void *ud),
+		  int (*rfn)(struct store_conn *c, void *ud), void *ud, bool *open_failed)
+{
+	struct store_options so = {
+		cfg->storage_data_dir,	       8, 1000, 1, cfg->devices_default_timezone,
+		cfg->storage_open_readings_max
+	};
+	struct cli_job w = { wfn ? wfn : rfn, ud, 0, false };
+	uv_loop_t loop;
+	struct store *s;
+	char err[512];
+
+	uv_loop_init(&loop);
+	if (store_open(&loop, &so, &s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kilowatt %s: %s\n", command, err);
+		uv_loop_close(&loop);
+		if (open_failed)
+			*open_failed = true;
+		return KW_EDB;
+	}
+	if (prepare && (w.rc = prepare(s, ud)) != 0)
+		w.done = true;
+	else
+		w.rc = wfn ? store_submit_write(s, job_run, job_done, &w)
+			   : store_submit_read(s, job_run, job_done, &w);
+	while (w.rc == 0 && !w.done)
+		uv_run(&loop, UV_RUN_ONCE);
+	store_close(s, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	return w.rc;
 }
 
 int cmd_version(int argc, char **argv)

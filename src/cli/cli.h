@@ -9,11 +9,13 @@
 #define KW_CLI_CLI_H
 
 #include "core/config.h"
+#include "store/store.h"
 
 int cli_main(int argc, char **argv);
 
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_version(int argc, char **argv);
@@ -24,5 +26,19 @@ int cmd_version(int argc, char **argv);
  * error and returns non-zero on failure, with cfg released.
  */
 int cli_load_config(struct config *cfg, const char *config_path);
+
+/*
+ * Opens the store of cfg, calls prepare(s, ud) when not NULL (a non-zero
+ * result is returned and no job runs), runs one job -- a write when wfn is
+ * not NULL, else the read rfn -- to completion, and closes the store.
+ * Returns the job's result.  When the store cannot be opened it prints why
+ * (prefixed "kilowatt <command>: "), sets *open_failed when not NULL and
+ * returns KW_EDB.  Works beside a running daemon (SQLite WAL).
+ */
+struct store;
+int cli_store_job(const struct config *cfg, const char *command,
+		  int (*prepare)(struct store *s, void *ud),
+		  int (*wfn)(struct store_conn *c, void *ud),
+		  int (*rfn)(struct store_conn *c, void *ud), void *ud, bool *open_failed);
 
 #endif

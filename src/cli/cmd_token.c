@@ -29,8 +29,6 @@ struct tok_cmd {
 	int64_t new_id;
 	struct store_token *list;
 	size_t n;
-	int rc;
-	bool done;
 };
 
 static int do_create(struct store_conn *c, void *ud)
@@ -51,51 +49,27 @@ static int do_list(struct store_conn *c, void *ud)
 	return store_token_list(c, &t->list, &t->n);
 }
 
-static void on_done(void *ud, int rc)
+/* A device scope names the device's UUID, whichever key was given. */
+static int resolve_scope(struct store *s, void *ud)
 {
 	struct tok_cmd *t = ud;
-	t->rc = rc;
-	t->done = true;
+	struct store_device *d;
+
+	if (!t->scope || strncmp(t->scope, "device:", 7) != 0)
+		return 0;
+	if (!(d = store_device_find(s, t->scope + 7))) {
+		fprintf(stderr, "kilowatt token: no device '%s'\n", t->scope + 7);
+		return KW_ENOTFOUND;
+	}
+	snprintf(t->canonical, sizeof(t->canonical), "device:%s", d->uuid);
+	store_device_free(d);
+	return 0;
 }
 
-/* Opens the store, runs one job to completion, closes it. */
 static int run_job(const struct config *cfg, struct tok_cmd *t, store_write_fn wfn,
 		   store_read_fn rfn)
 {
-	struct store_options so = {
-		cfg->storage_data_dir,	       8, 1000, 1, cfg->devices_default_timezone,
-		cfg->storage_open_readings_max
-	};
-	uv_loop_t loop;
-	struct store *s;
-	char err[512];
-
-	uv_loop_init(&loop);
-	if (store_open(&loop, &so, &s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "kilowatt token: %s\n", err);
-		uv_loop_close(&loop);
-		return KW_EDB;
-	}
-	if (t->scope && strncmp(t->scope, "device:", 7) == 0) {
-		struct store_device *d = store_device_find(s, t->scope + 7);
-		if (!d) {
-			fprintf(stderr, "kilowatt token: no device '%s'\n", t->scope + 7);
-			t->rc = KW_ENOTFOUND;
-			t->done = true;
-		} else {
-			snprintf(t->canonical, sizeof(t->canonical), "device:%s", d->uuid);
-			store_device_free(d);
-		}
-	}
-	if (!t->done)
-		t->rc = wfn ? store_submit_write(s, wfn, on_done, t)
-			    : store_submit_read(s, rfn, on_done, t);
-	while (t->rc == 0 && !t->done)
-		uv_run(&loop, UV_RUN_ONCE);
-	store_close(s, NULL, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	return t->rc;
+	return cli_store_job(cfg, "token", resolve_scope, wfn, rfn, t, NULL);
 }
 
 static int create(const struct config *cfg, struct tok_cmd *t)

@@ -28,6 +28,15 @@ struct config {
 	int64_t http_per_ip_connections; /* concurrent connections per address */
 	int64_t http_idle_timeout_s;	 /* seconds without traffic */
 	int64_t http_request_timeout_s;	 /* seconds to receive a whole request */
+	bool http_secure_cookies;	 /* mark cookies Secure (behind TLS) */
+	char *http_public_origin;	 /* "https://host" as browsers see it, or "" */
+	/* [auth] */
+	int64_t auth_session_idle_s;		 /* a session unused this long ends */
+	int64_t auth_session_max_s;		 /* a session ends this long after login */
+	bool auth_allow_signup;			 /* self-registration by meter claim */
+	int64_t auth_login_max_failures_email;	 /* failures per email per window */
+	int64_t auth_login_max_failures_address; /* failures per address per window */
+	int64_t auth_login_window_s;		 /* the throttling window */
 	/* [storage] */
 	char *storage_data_dir;		   /* directory of the database */
 	int64_t storage_cache_mib;	   /* SQLite page cache, MiB per connection */

@@ -41,6 +41,24 @@ struct store_device *api_device_param(struct http_req *r)
 	return d;
 }
 
+void api_read(struct http_req *r, store_read_fn fn, store_done_fn done, void *ud)
+{
+	int rc = store_submit_read(r->store, fn, done, ud);
+	if (rc)
+		http_reply_kwerr(r, rc);
+	else
+		http_suspend(r);
+}
+
+void api_write(struct http_req *r, store_write_fn fn, store_done_fn done, void *ud)
+{
+	int rc = store_submit_write(r->store, fn, done, ud);
+	if (rc)
+		http_reply_kwerr(r, rc);
+	else
+		http_suspend(r);
+}
+
 json_t *api_body_object(struct http_req *r)
 {
 	json_error_t je;
@@ -179,27 +197,35 @@ static int apply_body(struct http_req *r, struct store_device *d, json_t *o, boo
 	return 0;
 }
 
-void api_devices_list(struct http_req *r)
-{
-	const char *lim = http_query(r, "limit"), *cur = http_query(r, "cursor");
-	long limit = lim ? strtol(lim, NULL, 10) : 100;
-	long long after = cur ? strtoll(cur, NULL, 10) : 0;
-	struct store_device **list;
-	json_t *arr = json_array();
-	size_t n;
+/* A list request; for a client, its mapped devices are read first. */
+struct list_job {
+	struct http_req *r;
+	long limit;
+	long long after;
+	int64_t *only; /* sorted device ids, or NULL: all */
+	size_t nonly;
+};
 
-	if (limit < 1 || limit > 1000) {
-		json_decref(arr);
-		http_reply_error(r, 400, "invalid_value", "limit", 0, "limit must be 1..1000");
-		return;
-	}
-	n = store_device_list(r->store, after, (size_t)limit + 1, http_query(r, "q"), &list);
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
+static void list_free(void *p)
+{
+	struct list_job *j = p;
+	free(j->only);
+	free(j);
+}
+
+static void list_answer(struct list_job *j)
+{
+	struct http_req *r = j->r;
+	struct store_device **list;
+	json_t *arr = json_array(), *next = json_null();
+	size_t n = store_device_list(r->store, j->after, (size_t)j->limit + 1, http_query(r, "q"),
+				     j->only, j->only ? j->nonly : 0, &list);
+
+	for (size_t i = 0; i < n && i < (size_t)j->limit; i++)
 		json_array_append_new(arr, api_device_json(list[i]));
-	json_t *next = json_null();
-	if (n > (size_t)limit) {
+	if (n > (size_t)j->limit) {
 		char buf[32];
-		snprintf(buf, sizeof(buf), "%lld", (long long)list[limit - 1]->id);
+		snprintf(buf, sizeof(buf), "%lld", (long long)list[j->limit - 1]->id);
 		json_decref(next);
 		next = json_string(buf);
 	}
@@ -207,13 +233,128 @@ void api_devices_list(struct http_req *r)
 	http_reply_json(r, 200, json_pack("{s:o, s:o}", "devices", arr, "next_cursor", next));
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int list_read(struct store_conn *c, void *ud)
+{
+	struct list_job *j = ud;
+	struct store_mapping *m;
+	size_t n;
+	int rc = store_mapping_list(c, j->r->who.user_id, 0, &m, &n);
+
+	if (rc)
+		return rc;
+	j->only = xcalloc(n + 1, sizeof(*j->only));
+	for (size_t i = 0; i < n; i++)
+		j->only[i] = m[i].device_id;
+	j->nonly = n;
+	qsort(j->only, n, sizeof(*j->only), cmp_i64);
+	free(m);
+	return 0;
+}
+
+static void list_read_done(void *ud, int rc)
+{
+	struct list_job *j = ud;
+	if (rc)
+		http_reply_kwerr(j->r, rc);
+	else
+		list_answer(j);
+}
+
+void api_devices_list(struct http_req *r)
+{
+	const char *lim = http_query(r, "limit"), *cur = http_query(r, "cursor");
+	struct list_job *j;
+
+	j = xcalloc(1, sizeof(*j));
+	j->r = r;
+	j->limit = lim ? strtol(lim, NULL, 10) : 100;
+	j->after = cur ? strtoll(cur, NULL, 10) : 0;
+	r->ctx = j;
+	r->ctx_free = list_free;
+	if (j->limit < 1 || j->limit > 1000) {
+		http_reply_error(r, 400, "invalid_value", "limit", 0, "limit must be 1..1000");
+		return;
+	}
+	if (r->who.kind != PRINCIPAL_CLIENT) {
+		list_answer(j);
+		return;
+	}
+	api_read(r, list_read, list_read_done, j);
+}
+
+/* --- visibility: a client sees only the devices mapped to it --------------------- */
+
+struct gate_job {
+	struct http_req *r;
+	struct store_device *d;
+	void (*then)(struct http_req *r, struct store_device *d);
+	int mapped;
+};
+
+static int gate_read(struct store_conn *c, void *ud)
+{
+	struct gate_job *j = ud;
+	int rc = store_mapping_exists(c, j->r->who.user_id, j->d->id);
+	j->mapped = rc == 0;
+	return rc == KW_ENOTFOUND ? 0 : rc;
+}
+
+static void gate_done(void *ud, int rc)
+{
+	struct gate_job *j = ud;
+	struct http_req *r = j->r;
+
+	if (rc) {
+		http_reply_kwerr(r, rc);
+		store_device_free(j->d);
+	} else if (!j->mapped) {
+		/* The same answer as for a device that does not exist. */
+		http_reply_error(r, 404, "not_found", "id", 0, "no device '%.80s'", r->params[0]);
+		store_device_free(j->d);
+	} else {
+		j->then(r, j->d);
+	}
+	free(j);
+}
+
+void api_device_visible(struct http_req *r, struct store_device *d,
+			void (*then)(struct http_req *r, struct store_device *d))
+{
+	struct gate_job *j;
+	int rc;
+
+	if (r->who.kind != PRINCIPAL_CLIENT) {
+		then(r, d);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	*j = (struct gate_job){ r, d, then, 0 };
+	if ((rc = store_submit_read(r->store, gate_read, gate_done, j)) != 0) {
+		store_device_free(d);
+		free(j);
+		http_reply_kwerr(r, rc);
+		return;
+	}
+	http_suspend(r);
+}
+
+static void devices_get(struct http_req *r, struct store_device *d)
+{
+	http_reply_json(r, 200, api_device_json(d));
+	store_device_free(d);
+}
+
 void api_devices_get(struct http_req *r)
 {
 	struct store_device *d = api_device_param(r);
-	if (!d)
-		return;
-	http_reply_json(r, 200, api_device_json(d));
-	store_device_free(d);
+	if (d)
+		api_device_visible(r, d, devices_get);
 }
 
 /* The write job of create/update/delete carries one device. */
@@ -221,28 +362,50 @@ struct dev_job {
 	struct http_req *r;
 	struct store_device *d;
 	int status;
+	char *before; /* the device as it was (JSON text), for the audit log */
 };
+
+static char *device_text(const struct store_device *d)
+{
+	json_t *j = api_device_json(d);
+	char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	return t;
+}
 
 static void dev_job_free(void *p)
 {
 	struct dev_job *j = p;
 	store_device_free(j->d);
+	free(j->before);
 	free(j);
+}
+
+/* Records the change in the audit log, in the change's transaction. */
+static int audit_device(struct store_conn *c, struct dev_job *j, const char *action, bool after)
+{
+	char *a = after ? device_text(j->d) : NULL;
+	int rc = api_audit(c, j->r, action, "device", j->d->uuid, j->before, a);
+	free(a);
+	return rc;
 }
 
 static int do_insert(struct store_conn *c, void *ud)
 {
-	return store_device_insert(c, ((struct dev_job *)ud)->d);
+	int rc = store_device_insert(c, ((struct dev_job *)ud)->d);
+	return rc ? rc : audit_device(c, ud, "device.create", true);
 }
 
 static int do_update(struct store_conn *c, void *ud)
 {
-	return store_device_update(c, ((struct dev_job *)ud)->d);
+	int rc = store_device_update(c, ((struct dev_job *)ud)->d);
+	return rc ? rc : audit_device(c, ud, "device.update", true);
 }
 
 static int do_delete(struct store_conn *c, void *ud)
 {
-	return store_device_delete(c, ((struct dev_job *)ud)->d->id);
+	int rc = store_device_delete(c, ((struct dev_job *)ud)->d->id);
+	return rc ? rc : audit_device(c, ud, "device.delete", false);
 }
 
 static void dev_done(void *ud, int rc)
@@ -308,7 +471,7 @@ void api_devices_update(struct http_req *r)
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
-	*j = (struct dev_job){ r, d, 200 };
+	*j = (struct dev_job){ r, d, 200, device_text(d) };
 	if (apply_body(r, d, o, false) != 0) {
 		json_decref(o);
 		dev_job_free(j);
@@ -325,6 +488,6 @@ void api_devices_delete(struct http_req *r)
 	if (!d)
 		return;
 	j = xcalloc(1, sizeof(*j));
-	*j = (struct dev_job){ r, d, 204 };
+	*j = (struct dev_job){ r, d, 204, device_text(d) };
 	submit(r, j, do_delete);
 }

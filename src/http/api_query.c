@@ -204,15 +204,12 @@ static void cons_done(void *ud, int rc)
 	}
 }
 
-void api_consumption(struct http_req *r)
+static void consumption(struct http_req *r, struct store_device *d)
 {
-	struct store_device *d = api_device_param(r);
 	struct cons_job *j;
 	const struct tz *qtz;
 	int rc;
 
-	if (!d)
-		return;
 	j = xcalloc(1, sizeof(*j));
 	j->r = r;
 	j->d = d;
@@ -228,6 +225,13 @@ void api_consumption(struct http_req *r)
 		return;
 	}
 	http_suspend(r);
+}
+
+void api_consumption(struct http_req *r)
+{
+	struct store_device *d = api_device_param(r);
+	if (d)
+		api_device_visible(r, d, consumption);
 }
 
 /* --- raw readings ------------------------------------------------------------- */
@@ -312,16 +316,12 @@ static int parse_cursor(struct http_req *r, struct readings_job *j)
 	return -1;
 }
 
-void api_readings(struct http_req *r)
+static void readings(struct http_req *r, struct store_device *d)
 {
-	struct store_device *d = api_device_param(r);
 	struct readings_job *j;
 	const char *ch = http_query(r, "channel"), *lim = http_query(r, "limit");
 	long limit = lim ? strtol(lim, NULL, 10) : 1000;
-	int rc;
 
-	if (!d)
-		return;
 	j = xcalloc(1, sizeof(*j));
 	j->r = r;
 	j->store = r->store;
@@ -345,12 +345,16 @@ void api_readings(struct http_req *r)
 	j->limit = (size_t)limit;
 	if (parse_cursor(r, j) != 0)
 		goto out;
-	if ((rc = store_submit_read(r->store, readings_read, readings_done, j)) != 0)
-		http_reply_kwerr(r, rc);
-	else
-		http_suspend(r);
+	api_read(r, readings_read, readings_done, j);
 out:
 	store_device_free(d);
+}
+
+void api_readings(struct http_req *r)
+{
+	struct store_device *d = api_device_param(r);
+	if (d)
+		api_device_visible(r, d, readings);
 }
 
 /* --- regions ------------------------------------------------------------------- */
@@ -470,7 +474,7 @@ static const char *region_of(const struct store_device *d)
 static void snapshot_regions(struct http_req *r, struct region_job *j)
 {
 	struct store_device **list;
-	size_t n = store_device_list(r->store, 0, SIZE_MAX / 2, NULL, &list), k = 0;
+	size_t n = store_device_list(r->store, 0, SIZE_MAX / 2, NULL, NULL, 0, &list), k = 0;
 
 	j->names = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++)

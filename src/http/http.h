@@ -22,12 +22,23 @@ struct http_server;
 struct store;
 struct config;
 
-/* Who a request acts for (from its Bearer token). */
-enum principal_kind { PRINCIPAL_NONE, PRINCIPAL_ADMIN, PRINCIPAL_INGEST, PRINCIPAL_DEVICE };
+/* Who a request acts for: a Bearer token, or a user's session cookie. */
+enum principal_kind {
+	PRINCIPAL_NONE,
+	PRINCIPAL_ADMIN,  /* token with scope admin */
+	PRINCIPAL_INGEST, /* token with scope ingest */
+	PRINCIPAL_DEVICE, /* token with scope device:ID */
+	PRINCIPAL_ADMIN_USER,
+	PRINCIPAL_CLIENT
+};
 struct principal {
 	enum principal_kind kind;
-	int64_t token_id;
-	int64_t device; /* PRINCIPAL_DEVICE: the one device it may write */
+	int64_t token_id;   /* tokens */
+	int64_t device;	    /* PRINCIPAL_DEVICE: the one device it may write */
+	int64_t user_id;    /* users */
+	int64_t session_id; /* users */
+	char csrf[48];	    /* users: the session's CSRF token */
+	char name[128];	    /* the token's or user's name, for the audit log */
 };
 
 #define HTTP_MAX_PARAMS 4
@@ -72,5 +83,30 @@ void http_reply_kwerr(struct http_req *r, int err);
 
 /* Marks the request as answered later (after asynchronous work). */
 void http_suspend(struct http_req *r);
+
+/* Adds a header to the answer still to come (at most 4; copied). */
+void http_add_header(struct http_req *r, const char *name, const char *value);
+
+/* The loop the server runs on (for uv_queue_work). */
+struct uv_loop_s *http_loop(struct http_req *r);
+
+/* The peer's address as text ("127.0.0.1"), for throttling. */
+const char *http_peer(struct http_req *r);
+
+/* Forgets cached sessions of a user (after logout, a password change,
+ * disabling or deleting it), so the next request asks the store. */
+void http_forget_user(struct http_server *s, int64_t user_id);
+
+/* Forgets a cached token (after it is revoked). */
+void http_forget_token(struct http_server *s, int64_t token_id);
+
+/* Whether the request came with a session cookie (not a token). */
+bool http_via_session(const struct http_req *r);
+
+/* The server's failed-login counters (auth/throttle.h). */
+struct throttle *http_throttle(struct http_req *r);
+
+/* Whether the Origin header is absent or this server's own. */
+bool http_origin_allowed(struct http_req *r);
 
 #endif

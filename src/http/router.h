@@ -9,8 +9,10 @@
 #include "http/http.h"
 
 /* Who may call a route (a bit set of principal kinds). */
-#define ACCESS_PUBLIC 0u /* anyone, no token needed */
-#define ACCESS_ADMIN  (1u << PRINCIPAL_ADMIN)
+#define ACCESS_PUBLIC 0u /* anyone, no credential needed */
+#define ACCESS_ADMIN  ((1u << PRINCIPAL_ADMIN) | (1u << PRINCIPAL_ADMIN_USER))
+#define ACCESS_USER   (ACCESS_ADMIN | (1u << PRINCIPAL_CLIENT)) /* handlers filter for clients */
+#define ACCESS_SELF   ((1u << PRINCIPAL_ADMIN_USER) | (1u << PRINCIPAL_CLIENT)) /* people only */
 #define ACCESS_WRITE  ((1u << PRINCIPAL_ADMIN) | (1u << PRINCIPAL_INGEST) | (1u << PRINCIPAL_DEVICE))
 
 /* Body handling of a route. */
@@ -52,5 +54,23 @@ void api_ingest_write(struct http_req *r);
 void api_consumption(struct http_req *r);
 void api_readings(struct http_req *r);
 void api_regions(struct http_req *r);
+void api_login(struct http_req *r);
+void api_logout(struct http_req *r);
+void api_register(struct http_req *r);
+void api_me(struct http_req *r);
+void api_me_update(struct http_req *r);
+void api_users_list(struct http_req *r);
+void api_users_create(struct http_req *r);
+void api_users_get(struct http_req *r);
+void api_users_update(struct http_req *r);
+void api_users_delete(struct http_req *r);
+void api_users_password(struct http_req *r);
+void api_mappings_list(struct http_req *r);
+void api_mappings_create(struct http_req *r);
+void api_mappings_delete(struct http_req *r);
+void api_tokens_list(struct http_req *r);
+void api_tokens_create(struct http_req *r);
+void api_tokens_revoke(struct http_req *r);
+void api_audit_list(struct http_req *r);
 
 #endif

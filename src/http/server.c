@@ -30,7 +30,9 @@
  *  4. active counts requests between their first callback and MHD's
  *     completion notice; shutdown waits for it to reach zero.
  */
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <netdb.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -49,6 +51,7 @@
 #include "core/log.h"
 #include "core/tz.h"
 #include "core/xmalloc.h"
+#include "auth/throttle.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -58,11 +61,17 @@
 #define TOKEN_CACHE_MAX 4096 /* known tokens cached; past it the cache starts over */
 #define MAX_STATUS	600
 
+/* A cached credential: a token, or a session (keyed by the SHA-256 of
+ * the secret either way; they cannot collide). */
 struct token_entry {
 	unsigned char hash[32];
-	struct principal who; /* PRINCIPAL_NONE: unknown or revoked */
+	struct principal who; /* PRINCIPAL_NONE: unknown, revoked or expired */
 	uint64_t expires;     /* monotonic ms */
 };
+
+#define SESSION_COOKIE	 "kw_session"
+#define SESSION_TOUCH_MS 60000 /* how often a session's last use is written, at most */
+#define MAX_HEADERS	 4
 
 struct http_server {
 	uv_loop_t *loop;
@@ -78,7 +87,8 @@ struct http_server {
 	uint64_t drain_deadline;
 	void (*close_cb)(void *);
 	void *close_ud;
-	struct hmap tokens; /* first 8 bytes of hash -> index in tok */
+	struct throttle *throttle; /* failed logins (api_session.c) */
+	struct hmap tokens;	   /* first 8 bytes of hash -> index in tok */
 	struct token_entry *tok;
 	size_t ntok, tokcap;
 	uint64_t *requests; /* (nroutes + 1) x MAX_STATUS counters */
@@ -100,7 +110,8 @@ struct http_conn_state {
 	unsigned status;
 	uint64_t start_ms;
 	char params[512];
-	char token[128];
+	char *hdr[2 * MAX_HEADERS]; /* extra answer headers: name, value, ... */
+	bool via_session;	    /* authenticated by the session cookie */
 };
 
 static uint64_t mono_ms(void)
@@ -159,6 +170,8 @@ static void finish(struct http_conn_state *st, unsigned status, struct MHD_Respo
 		return;
 	}
 	add_common_headers(st, resp);
+	for (int i = 0; i < 2 * MAX_HEADERS && st->hdr[i]; i += 2)
+		MHD_add_response_header(resp, st->hdr[i], st->hdr[i + 1]);
 	st->resp = resp;
 	st->status = status;
 	st->phase = ANSWERED;
@@ -238,6 +251,68 @@ void http_suspend(struct http_req *r)
 	r->priv->want_suspend = true;
 }
 
+void http_add_header(struct http_req *r, const char *name, const char *value)
+{
+	struct http_conn_state *st = r->priv;
+	for (int i = 0; i < 2 * MAX_HEADERS; i += 2) {
+		if (!st->hdr[i]) {
+			st->hdr[i] = xstrdup(name);
+			st->hdr[i + 1] = xstrdup(value);
+			return;
+		}
+	}
+	log_error("http", "more than %d extra headers on %s %s", MAX_HEADERS, r->method, r->path);
+}
+
+uv_loop_t *http_loop(struct http_req *r)
+{
+	return r->srv->loop;
+}
+
+const char *http_peer(struct http_req *r)
+{
+	static __thread char buf[INET6_ADDRSTRLEN];
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->priv->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	buf[0] = '\0';
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof(buf));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+			  sizeof(buf));
+	return buf;
+}
+
+struct throttle *http_throttle(struct http_req *r)
+{
+	return r->srv->throttle;
+}
+
+void http_forget_token(struct http_server *s, int64_t token_id)
+{
+	for (size_t i = 0; i < s->ntok; i++)
+		if (s->tok[i].who.token_id == token_id && !s->tok[i].who.user_id) {
+			s->tok[i].who.kind = PRINCIPAL_NONE;
+			s->tok[i].expires = 0;
+		}
+}
+
+bool http_via_session(const struct http_req *r)
+{
+	return r->priv->via_session;
+}
+
+void http_forget_user(struct http_server *s, int64_t user_id)
+{
+	for (size_t i = 0; i < s->ntok; i++)
+		if (s->tok[i].who.user_id == user_id) {
+			s->tok[i].who.kind = PRINCIPAL_NONE;
+			s->tok[i].expires = 0;
+		}
+}
+
 const char *http_query(struct http_req *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->priv->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -284,9 +359,14 @@ static struct token_entry *token_slot(struct http_server *s, const unsigned char
 
 static void run_handler(struct http_conn_state *st);
 
-struct token_job {
+/* The first member of every credential lookup job (see lookup()). */
+struct cred_job {
 	struct http_conn_state *st;
 	unsigned char hash[32];
+};
+
+struct token_job {
+	struct cred_job c;
 	struct store_token tok;
 	int found;
 };
@@ -294,7 +374,7 @@ struct token_job {
 static int token_read(struct store_conn *c, void *ud)
 {
 	struct token_job *j = ud;
-	j->found = store_token_find(c, j->hash, &j->tok) == 0;
+	j->found = store_token_find(c, j->c.hash, &j->tok) == 0;
 	return 0;
 }
 
@@ -326,9 +406,10 @@ static void touch(struct http_server *s, int64_t id)
 
 static struct principal principal_of(struct http_server *s, const struct store_token *t)
 {
-	struct principal p = { PRINCIPAL_NONE, t->id, 0 };
+	struct principal p = { .kind = PRINCIPAL_NONE, .token_id = t->id };
 	if (t->revoked)
 		return p;
+	snprintf(p.name, sizeof(p.name), "%s", t->name);
 	if (strcmp(t->scope, "admin") == 0)
 		p.kind = PRINCIPAL_ADMIN;
 	else if (strcmp(t->scope, "ingest") == 0)
@@ -343,11 +424,11 @@ static struct principal principal_of(struct http_server *s, const struct store_t
 static void token_done(void *ud, int rc)
 {
 	struct token_job *j = ud;
-	struct http_conn_state *st = j->st;
+	struct http_conn_state *st = j->c.st;
 	struct principal who = j->found ? principal_of(st->srv, &j->tok) : (struct principal){ 0 };
 
 	if (j->found) {
-		struct token_entry *e = token_slot(st->srv, j->hash);
+		struct token_entry *e = token_slot(st->srv, j->c.hash);
 		e->who = who;
 		e->expires = mono_ms() + TOKEN_TTL_MS;
 		if (who.kind != PRINCIPAL_NONE)
@@ -356,6 +437,61 @@ static void token_done(void *ud, int rc)
 	st->req.who = who;
 	free(j);
 	run_handler(st);
+}
+
+static bool unsafe_method(const char *m)
+{
+	return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
+}
+
+/* Whether an Origin header names this server: http.public_origin when set,
+ * else http:// or https:// and the Host header. */
+static bool same_origin(struct http_conn_state *st)
+{
+	const char *origin = http_header(&st->req, "Origin");
+	const char *host = http_header(&st->req, MHD_HTTP_HEADER_HOST);
+	const char *pub = st->srv->cfg->http_public_origin;
+
+	if (!origin)
+		return false;
+	if (pub && *pub)
+		return strcmp(origin, pub) == 0;
+	if (!host)
+		return false;
+	if (strncmp(origin, "http://", 7) == 0)
+		return strcmp(origin + 7, host) == 0;
+	if (strncmp(origin, "https://", 8) == 0)
+		return strcmp(origin + 8, host) == 0;
+	return false;
+}
+
+/* A state-changing request made with the session cookie must carry the
+ * session's CSRF token and come from this origin (docs/SECURITY.md). */
+static bool csrf_ok(struct http_conn_state *st)
+{
+	struct http_req *r = &st->req;
+	const char *tok = http_header(r, "X-CSRF-Token");
+	size_t n = strlen(r->who.csrf);
+
+	if (!unsafe_method(r->method))
+		return true;
+	if (!tok || strlen(tok) != n || sodium_memcmp(tok, r->who.csrf, n) != 0) {
+		http_reply_error(r, 403, "csrf", "X-CSRF-Token", 0,
+				 "missing or wrong X-CSRF-Token header (GET /api/v1/me gives it)");
+		return false;
+	}
+	if (!same_origin(st)) {
+		http_reply_error(r, 403, "csrf", "Origin", 0,
+				 "cross-site request refused: Origin must be this server");
+		return false;
+	}
+	return true;
+}
+
+/* /login and /register have no session yet: refuse them from another site. */
+bool http_origin_allowed(struct http_req *r)
+{
+	return !http_header(r, "Origin") || same_origin(r->priv);
 }
 
 /* Checks the route's access rule against the principal and runs the
@@ -367,18 +503,19 @@ static void run_handler(struct http_conn_state *st)
 
 	if (need != ACCESS_PUBLIC) {
 		if (r->who.kind == PRINCIPAL_NONE) {
-			http_reply_error(
-			    r, 401, "unauthorized", NULL, 0,
-			    "a valid 'Authorization: Bearer <token>' header is required");
+			http_reply_error(r, 401, "unauthorized", NULL, 0,
+					 "log in, or send 'Authorization: Bearer <token>'");
 			return;
 		}
 		if (!(need & (1u << r->who.kind))) {
-			http_reply_error(r, 403, "forbidden", NULL, 0,
-					 "this token's scope does not allow %s %s", r->method,
-					 st->route->pattern);
+			http_reply_error(r, 403, "forbidden", NULL, 0, "%s may not %s %s",
+					 st->via_session ? "this user" : "this token's scope",
+					 r->method, st->route->pattern);
 			return;
 		}
 	}
+	if (st->via_session && !csrf_ok(st))
+		return;
 	st->phase = HANDLING;
 	st->route->handler(r);
 	if (st->phase != ANSWERED && st->want_suspend && !st->suspended) {
@@ -387,37 +524,132 @@ static void run_handler(struct http_conn_state *st)
 	}
 }
 
-/* Resolves the Bearer token (from the cache, or asynchronously from the
- * store), then runs the handler. */
-static void authenticate(struct http_conn_state *st)
-{
-	const char *h = http_header(&st->req, MHD_HTTP_HEADER_AUTHORIZATION);
-	unsigned char hash[32];
-	struct token_entry *e;
-	struct token_job *j;
+/* --- sessions --------------------------------------------------------------------- */
 
-	if (st->route->access == ACCESS_PUBLIC || !h || strncasecmp(h, "Bearer ", 7) != 0) {
-		run_handler(st);
-		return;
+/* Finds the session cookie; true with the SHA-256 of its value in hash. */
+static bool session_cookie(struct http_conn_state *st, unsigned char hash[32])
+{
+	const char *v = MHD_lookup_connection_value(st->conn, MHD_COOKIE_KIND, SESSION_COOKIE);
+	size_t n = v ? strlen(v) : 0;
+
+	if (n < 16 || n > 128)
+		return false;
+	crypto_hash_sha256(hash, (const unsigned char *)v, n);
+	st->via_session = true;
+	return true;
+}
+
+struct session_job {
+	struct cred_job c;
+	struct store_session sess;
+	struct store_user user;
+	int found;
+};
+
+static int session_read(struct store_conn *c, void *ud)
+{
+	struct session_job *j = ud;
+	j->found = store_session_find(c, j->c.hash, &j->sess, &j->user) == 0;
+	return 0;
+}
+
+static int session_touch(struct store_conn *c, void *ud)
+{
+	struct touch_job *t = ud;
+	return store_session_touch(c, t->id, t->when);
+}
+
+/* The principal of a session found in the store, or NONE when it has
+ * expired (absolutely or idle) or its user is disabled. */
+static struct principal session_principal(struct http_server *s, const struct session_job *j,
+					  bool *touch_due)
+{
+	struct principal p = { .kind = PRINCIPAL_NONE };
+	int64_t now = tz_now_ms();
+
+	*touch_due = false;
+	if (!j->found || j->user.disabled || now >= j->sess.expires_at ||
+	    now - j->sess.last_seen_at >= s->cfg->auth_session_idle_s * 1000)
+		return p;
+	p.kind = j->user.role == ROLE_ADMIN ? PRINCIPAL_ADMIN_USER : PRINCIPAL_CLIENT;
+	p.user_id = j->user.id;
+	p.session_id = j->sess.id;
+	snprintf(p.csrf, sizeof(p.csrf), "%s", j->sess.csrf);
+	snprintf(p.name, sizeof(p.name), "%s", j->user.name ? j->user.name : "");
+	*touch_due = now - j->sess.last_seen_at >= SESSION_TOUCH_MS;
+	return p;
+}
+
+static void session_done(void *ud, int rc)
+{
+	struct session_job *j = ud;
+	struct http_conn_state *st = j->c.st;
+	bool touch_due;
+	struct principal who = session_principal(st->srv, j, &touch_due);
+
+	if (j->found) {
+		struct token_entry *e = token_slot(st->srv, j->c.hash);
+		e->who = who;
+		e->expires = mono_ms() + TOKEN_TTL_MS;
+		if (touch_due) {
+			struct touch_job *t = xmalloc(sizeof(*t));
+			*t = (struct touch_job){ who.session_id, tz_now_ms() };
+			if (store_submit_write(st->srv->store, session_touch, touch_done, t) != 0)
+				free(t);
+		}
 	}
-	h += 7;
-	crypto_hash_sha256(hash, (const unsigned char *)h, strlen(h));
-	e = token_cached(st->srv, hash);
+	store_user_release(&j->user);
+	st->req.who = who;
+	free(j);
+	run_handler(st);
+}
+
+/* Runs the handler with the cached principal of a credential (its hash),
+ * or looks it up: job (job_size bytes, starting with st and hash, as
+ * token_job and session_job do) runs fn on a reader, then done. */
+static void lookup(struct http_conn_state *st, const unsigned char hash[32], size_t job_size,
+		   store_read_fn fn, store_done_fn done)
+{
+	struct token_entry *e = token_cached(st->srv, hash);
+	struct cred_job *j; /* the first member of the job */
+
 	if (e && e->expires > mono_ms()) {
 		st->req.who = e->who;
 		run_handler(st);
 		return;
 	}
-	j = xcalloc(1, sizeof(*j));
+	j = xcalloc(1, job_size);
 	j->st = st;
 	memcpy(j->hash, hash, 32);
-	if (store_submit_read(st->srv->store, token_read, token_done, j) != 0) {
+	if (store_submit_read(st->srv->store, fn, done, j) != 0) {
 		free(j);
 		http_reply_kwerr(&st->req, KW_ESHUTDOWN);
 		return;
 	}
 	st->suspended = true;
 	MHD_suspend_connection(st->conn);
+}
+
+/* Resolves the Bearer token or the session cookie (from the cache, or
+ * asynchronously from the store), then runs the handler.  A Bearer token
+ * wins when both are sent. */
+static void authenticate(struct http_conn_state *st)
+{
+	const char *h = http_header(&st->req, MHD_HTTP_HEADER_AUTHORIZATION);
+	unsigned char hash[32];
+
+	if (st->route->access == ACCESS_PUBLIC ||
+	    ((!h || strncasecmp(h, "Bearer ", 7) != 0) && !session_cookie(st, hash))) {
+		run_handler(st);
+		return;
+	}
+	if (st->via_session) {
+		lookup(st, hash, sizeof(struct session_job), session_read, session_done);
+		return;
+	}
+	h += 7;
+	crypto_hash_sha256(hash, (const unsigned char *)h, strlen(h));
+	lookup(st, hash, sizeof(struct token_job), token_read, token_done);
 }
 
 /* --- MHD callbacks ---------------------------------------------------------- */
@@ -541,6 +773,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		MHD_destroy_response(st->resp);
 	if (st->req.ctx_free)
 		st->req.ctx_free(st->req.ctx);
+	for (int i = 0; i < 2 * MAX_HEADERS; i++)
+		free(st->hdr[i]);
 	kwbuf_release(&st->body);
 	free(st);
 	*con_cls = NULL;
@@ -612,6 +846,7 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
 	s->cfg = cfg;
 	s->store = store;
 	s->requests = xcalloc((nroutes + 1) * MAX_STATUS, sizeof(uint64_t));
+	s->throttle = throttle_new(cfg->auth_login_window_s * 1000);
 	s->d = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
@@ -626,6 +861,7 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
 			 "permitted",
 			 cfg->http_listen);
 		free(s->requests);
+		throttle_free(s->throttle);
 		free(s);
 		return KW_ECONFIG;
 	}
@@ -651,6 +887,7 @@ static void on_handle_closed(uv_handle_t *h)
 		return;
 	void (*cb)(void *) = s->close_cb;
 	void *ud = s->close_ud;
+	throttle_free(s->throttle);
 	hmap_release(&s->tokens);
 	free(s->tok);
 	free(s->requests);

@@ -38,8 +38,41 @@ struct store_conn {
 
 enum store_insert_result { STORE_INSERTED, STORE_DUPLICATE, STORE_CONFLICT };
 
+/* Accounts (store.h has each function's contract). */
+struct store_account_ops {
+	int (*user_insert)(struct store_conn *c, struct store_user *u, const char *pw_hash);
+	int (*user_update)(struct store_conn *c, const struct store_user *u);
+	int (*user_set_password)(struct store_conn *c, int64_t id, const char *pw_hash);
+	int (*user_delete)(struct store_conn *c, int64_t id);
+	int (*user_get)(struct store_conn *c, int64_t id, struct store_user *out);
+	int (*user_by_email)(struct store_conn *c, const char *email, struct store_user *out,
+			     char **pw_hash);
+	int (*user_list)(struct store_conn *c, int64_t after, size_t limit, const char *q,
+			 struct store_user **out, size_t *n);
+	int (*user_admins)(struct store_conn *c, int64_t *n);
+	int (*session_insert)(struct store_conn *c, const unsigned char hash[32], int64_t user_id,
+			      const char *csrf, int64_t now, int64_t expires_at, int64_t *id);
+	int (*session_find)(struct store_conn *c, const unsigned char hash[32],
+			    struct store_session *out, struct store_user *user);
+	int (*session_touch)(struct store_conn *c, int64_t id, int64_t when);
+	int (*session_delete)(struct store_conn *c, int64_t id);
+	int (*session_delete_user)(struct store_conn *c, int64_t user_id);
+	int (*session_purge)(struct store_conn *c, int64_t now, int64_t idle_before);
+	int (*mapping_insert)(struct store_conn *c, struct store_mapping *m);
+	int (*mapping_get)(struct store_conn *c, int64_t id, struct store_mapping *out);
+	int (*mapping_delete)(struct store_conn *c, int64_t id);
+	int (*mapping_list)(struct store_conn *c, int64_t user_id, int64_t device_id,
+			    struct store_mapping **out, size_t *n);
+	int (*mapping_exists)(struct store_conn *c, int64_t user_id, int64_t device_id);
+	int (*audit_insert)(struct store_conn *c, const struct store_audit *a);
+	int (*audit_list)(struct store_conn *c, int64_t before, size_t limit, int64_t actor_id,
+			  const char *object_type, const char *object_id, store_audit_fn fn,
+			  void *ud);
+};
+
 struct store_backend_ops {
 	const char *name;
+	const struct store_account_ops *acct;
 	/* Opens a connection; writer connections run migrations first. */
 	int (*open)(const struct store_options *o, bool writer, struct store_conn **out, char *err,
 		    size_t errlen);

@@ -41,6 +41,7 @@
 #include "core/xmalloc.h"
 #include "store/backend.h"
 #include "store/rawblock.h"
+#include "store/sqlite_int.h"
 #include "core/banned.h"
 
 static const char *const migrations[] = {
@@ -103,52 +104,46 @@ static const char *const migrations[] = {
 	"  data BLOB NOT NULL, PRIMARY KEY(hour, device)) WITHOUT ROWID;"
 	"CREATE TABLE journal(seq INTEGER PRIMARY KEY, max_ts INTEGER NOT NULL,"
 	"  data BLOB NOT NULL);",
-};
-
-enum {
-	S_BEGIN,
-	S_COMMIT,
-	S_ROLLBACK,
-	S_SAVEPOINT,
-	S_RELEASE,
-	S_ROLLBACK_TO,
-	S_DEVICES,
-	S_CHANNELS,
-	S_CHANNEL_INSERT,
-	S_HOUR_GET,
-	S_HOUR_ADD,
-	S_DAY_ADD,
-	S_COUNTER_GET,
-	S_COUNTER_PUT,
-	S_DEVICE_INSERT,
-	S_DEVICE_UPDATE,
-	S_DEVICE_DELETE,
-	S_DEL_READINGS,
-	S_DEL_HOURLY,
-	S_DEL_DAILY,
-	S_DEL_COUNTER,
-	S_TOKEN_INSERT,
-	S_TOKEN_REVOKE,
-	S_TOKEN_FIND,
-	S_TOKEN_LIST,
-	S_TOKEN_TOUCH,
-	S_HOURS,
-	S_DAYS,
-	S_DAY_HOURS,
-	S_DAYS_ALL,
-	S_META_GET,
-	S_META_SET,
-	S_READ_BEGIN,
-	S_BLOCK_GET,
-	S_BLOCK_INSERT,
-	S_BLOCK_UPDATE,
-	S_BLOCK_SCAN,
-	S_BLOCK_MIN,
-	S_BLOCK_MAX,
-	S_JOURNAL_APPEND,
-	S_JOURNAL_TRIM,
-	S_JOURNAL_SCAN,
-	S_COUNT
+	/* 6: accounts (src/store/sqlite_accounts.c): users, who owns which
+	 * device, login sessions (only a hash of the secret), the audit log. */
+	"CREATE TABLE user("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL,"
+	"  email TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+	"  role INTEGER NOT NULL,"
+	"  password TEXT NOT NULL,"
+	"  customer_ref TEXT,"
+	"  disabled INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE mapping("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  user_id INTEGER NOT NULL,"
+	"  device_id INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE(user_id, device_id));"
+	"CREATE INDEX mapping_device ON mapping(device_id);"
+	"CREATE TABLE session("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  user_id INTEGER NOT NULL,"
+	"  csrf TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  last_seen_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL);"
+	"CREATE INDEX session_user ON session(user_id);"
+	"CREATE TABLE audit("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at INTEGER NOT NULL,"
+	"  actor_kind TEXT NOT NULL,"
+	"  actor_id INTEGER,"
+	"  actor_name TEXT,"
+	"  action TEXT NOT NULL,"
+	"  object_type TEXT NOT NULL,"
+	"  object_id TEXT NOT NULL,"
+	"  before TEXT,"
+	"  after TEXT);"
+	"CREATE INDEX audit_object ON audit(object_type, object_id);"
+	"CREATE INDEX audit_actor ON audit(actor_id);",
 };
 
 static const char *const sql[S_COUNT] = {
@@ -213,40 +208,32 @@ static const char *const sql[S_COUNT] = {
 	[S_JOURNAL_SCAN] = "SELECT data FROM journal ORDER BY seq",
 };
 
-struct sq {
-	struct store_conn base;
-	bool writer;
-	sqlite3 *db;
-	char *path;
-	sqlite3_stmt *stmt[S_COUNT];
-};
-
-#define SQ(c) ((struct sq *)(c))
-
 /* Logs a database failure once per call site and maps it to KW_EDB. */
-static int fail(struct sq *q, const char *what)
+int sq__fail(struct sq *q, const char *what)
 {
 	log_error("store", "%s failed on '%s': %s", what, q->path, sqlite3_errmsg(q->db));
 	return KW_EDB;
 }
 
-/* Returns the statement, reset and with bindings cleared. */
-static sqlite3_stmt *st(struct sq *q, int i)
+sqlite3_stmt *sq__reset(sqlite3_stmt *s)
 {
-	sqlite3_stmt *s = q->stmt[i];
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return s;
 }
 
-/* Runs a statement that returns no rows. */
-static int run(struct sq *q, sqlite3_stmt *s, const char *what)
+static sqlite3_stmt *st(struct sq *q, int i)
+{
+	return sq__reset(q->stmt[i]);
+}
+
+int sq__run(struct sq *q, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		if (sqlite3_extended_errcode(q->db) == SQLITE_CONSTRAINT_UNIQUE)
 			return KW_EEXIST;
-		return fail(q, what);
+		return sq__fail(q, what);
 	}
 	return 0;
 }
@@ -267,7 +254,7 @@ static int user_version(struct sq *q, int *out)
 	sqlite3_stmt *s;
 	int rc = sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return fail(q, "reading schema version");
+		return sq__fail(q, "reading schema version");
 	*out = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
 	sqlite3_finalize(s);
 	return 0;
@@ -374,6 +361,8 @@ static void sq_close(struct store_conn *c)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(q->stmt[i]);
+	for (int i = 0; i < A_COUNT; i++)
+		sqlite3_finalize(q->acct[i]);
 	sqlite3_close(q->db);
 	free(q->path);
 	free(q);
@@ -434,9 +423,11 @@ static int sq_open(const struct store_options *o, bool writer, struct store_conn
 	}
 	if (writer && migrate(q, err, errlen) != 0)
 		goto fail;
-	for (int i = 0; i < S_COUNT; i++) {
-		if (sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->stmt[i],
-				       NULL) != SQLITE_OK) {
+	for (int i = 0; i < S_COUNT + A_COUNT; i++) {
+		const char *text = i < S_COUNT ? sql[i] : sq__acct_sql[i - S_COUNT];
+		sqlite3_stmt **slot = i < S_COUNT ? &q->stmt[i] : &q->acct[i - S_COUNT];
+		if (sqlite3_prepare_v3(q->db, text, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) !=
+		    SQLITE_OK) {
 			snprintf(err, errlen, "cannot prepare statement %d on '%s': %s", i, q->path,
 				 sqlite3_errmsg(q->db));
 			goto fail;
@@ -451,7 +442,7 @@ fail:
 
 static int sq_simple(struct store_conn *c, int i, const char *what)
 {
-	return run(SQ(c), st(SQ(c), i), what);
+	return sq__run(SQ(c), st(SQ(c), i), what);
 }
 
 static int sq_begin(struct store_conn *c)
@@ -505,7 +496,7 @@ static void sq_idle(struct store_conn *c)
 		sq_simple(c, S_COMMIT, "ending a read snapshot");
 }
 
-static char *col_dup(sqlite3_stmt *s, int i)
+char *sq__col_dup(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
 	return t ? xstrdup((const char *)t) : NULL;
@@ -520,20 +511,20 @@ static int sq_load_devices(struct store_conn *c, void (*fn)(void *, struct store
 		struct store_device *d = xcalloc(1, sizeof(*d));
 		d->id = sqlite3_column_int64(s, 0);
 		snprintf(d->uuid, sizeof(d->uuid), "%s", sqlite3_column_text(s, 1));
-		d->serial = col_dup(s, 2);
-		d->name = col_dup(s, 3);
-		d->description = col_dup(s, 4);
-		d->address = col_dup(s, 5);
-		d->region = col_dup(s, 6);
-		d->timezone = col_dup(s, 7);
+		d->serial = sq__col_dup(s, 2);
+		d->name = sq__col_dup(s, 3);
+		d->description = sq__col_dup(s, 4);
+		d->address = sq__col_dup(s, 5);
+		d->region = sq__col_dup(s, 6);
+		d->timezone = sq__col_dup(s, 7);
 		d->has_max_hourly = sqlite3_column_type(s, 8) != SQLITE_NULL;
 		d->max_hourly_kwh = sqlite3_column_double(s, 8);
 		d->type = (enum reading_type)sqlite3_column_int(s, 9);
 		d->created_at = sqlite3_column_int64(s, 10);
-		d->claim_code = col_dup(s, 11);
+		d->claim_code = sq__col_dup(s, 11);
 		fn(ud, d);
 	}
-	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "loading devices");
+	return rc == SQLITE_DONE ? 0 : sq__fail(SQ(c), "loading devices");
 }
 
 static int sq_load_channels(struct store_conn *c, void (*fn)(void *, int64_t, const char *),
@@ -543,7 +534,7 @@ static int sq_load_channels(struct store_conn *c, void (*fn)(void *, int64_t, co
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		fn(ud, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
-	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "loading channels");
+	return rc == SQLITE_DONE ? 0 : sq__fail(SQ(c), "loading channels");
 }
 
 static int sq_channel_insert(struct store_conn *c, const char *name, int64_t *id)
@@ -551,7 +542,7 @@ static int sq_channel_insert(struct store_conn *c, const char *name, int64_t *id
 	sqlite3_stmt *s = st(SQ(c), S_CHANNEL_INSERT);
 	int rc;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	if ((rc = run(SQ(c), s, "creating channel")) != 0)
+	if ((rc = sq__run(SQ(c), s, "creating channel")) != 0)
 		return rc;
 	*id = sqlite3_last_insert_rowid(SQ(c)->db);
 	return 0;
@@ -572,7 +563,7 @@ static int sq_block_get(struct store_conn *c, int64_t device, int64_t block,
 		sqlite3_reset(s);
 		return 0;
 	}
-	return rc == SQLITE_DONE ? KW_ENOTFOUND : fail(SQ(c), "reading raw readings");
+	return rc == SQLITE_DONE ? KW_ENOTFOUND : sq__fail(SQ(c), "reading raw readings");
 }
 
 /* A plain INSERT when the block is new: a third cheaper than an upsert,
@@ -586,7 +577,7 @@ static int sq_block_put(struct store_conn *c, int64_t device, int64_t block, con
 	sqlite3_bind_int64(s, 1, block);
 	sqlite3_bind_int64(s, 2, device);
 	sqlite3_bind_blob64(s, 3, data, len, SQLITE_STATIC);
-	return run(SQ(c), s, "storing raw readings");
+	return sq__run(SQ(c), s, "storing raw readings");
 }
 
 static int sq_block_scan(struct store_conn *c, int64_t from,
@@ -600,7 +591,7 @@ static int sq_block_scan(struct store_conn *c, int64_t from,
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		fn(ud, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
 		   sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
-	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "scanning raw readings");
+	return rc == SQLITE_DONE ? 0 : sq__fail(SQ(c), "scanning raw readings");
 }
 
 /* The first and last block: one step to each end of the time-first key. */
@@ -623,14 +614,14 @@ static int sq_journal_append(struct store_conn *c, int64_t max_ts, const void *d
 	sqlite3_reset(s);
 	sqlite3_bind_int64(s, 1, max_ts);
 	sqlite3_bind_blob64(s, 2, data, len, SQLITE_STATIC);
-	return run(SQ(c), s, "writing the journal");
+	return sq__run(SQ(c), s, "writing the journal");
 }
 
 static int sq_journal_trim(struct store_conn *c, int64_t max_ts)
 {
 	sqlite3_stmt *s = st(SQ(c), S_JOURNAL_TRIM);
 	sqlite3_bind_int64(s, 1, max_ts);
-	return run(SQ(c), s, "trimming the journal");
+	return sq__run(SQ(c), s, "trimming the journal");
 }
 
 static int sq_journal_scan(struct store_conn *c, void (*fn)(void *ud, const void *data, size_t len),
@@ -640,7 +631,7 @@ static int sq_journal_scan(struct store_conn *c, void (*fn)(void *ud, const void
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		fn(ud, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
-	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "reading the journal");
+	return rc == SQLITE_DONE ? 0 : sq__fail(SQ(c), "reading the journal");
 }
 
 static int sq_meta_get(struct store_conn *c, const char *key, int64_t *value)
@@ -658,7 +649,7 @@ static int sq_meta_set(struct store_conn *c, const char *key, int64_t value)
 	sqlite3_stmt *s = st(SQ(c), S_META_SET);
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, value);
-	return run(SQ(c), s, "updating the watermark");
+	return sq__run(SQ(c), s, "updating the watermark");
 }
 
 /* Pins a read snapshot: BEGIN, then a read, since SQLite takes the
@@ -666,7 +657,7 @@ static int sq_meta_set(struct store_conn *c, const char *key, int64_t value)
 static int sq_snapshot(struct store_conn *c)
 {
 	int64_t ignored;
-	int rc = run(SQ(c), st(SQ(c), S_READ_BEGIN), "BEGIN");
+	int rc = sq__run(SQ(c), st(SQ(c), S_READ_BEGIN), "BEGIN");
 	if (rc == 0 && sq_meta_get(c, "watermark", &ignored) == KW_EDB)
 		rc = KW_EDB;
 	return rc;
@@ -681,7 +672,7 @@ static int sq_hour_add(struct store_conn *c, int64_t device, int64_t hour, doubl
 	sqlite3_bind_int64(s, 2, device);
 	sqlite3_bind_double(s, 3, kwh);
 	sqlite3_bind_int64(s, 4, readings);
-	return run(SQ(c), s, "updating hourly totals");
+	return sq__run(SQ(c), s, "updating hourly totals");
 }
 
 static int sq_day_add(struct store_conn *c, int64_t device, int64_t day, double kwh,
@@ -693,7 +684,7 @@ static int sq_day_add(struct store_conn *c, int64_t device, int64_t day, double 
 	sqlite3_bind_int64(s, 2, device);
 	sqlite3_bind_double(s, 3, kwh);
 	sqlite3_bind_blob(s, 4, slots, STORE_DAY_SLOTS * sizeof(double), SQLITE_STATIC);
-	return run(SQ(c), s, "updating daily totals");
+	return sq__run(SQ(c), s, "updating daily totals");
 }
 
 static int sq_day_hours(struct store_conn *c, int64_t device, int64_t day,
@@ -748,10 +739,10 @@ static int sq_counter_put(struct store_conn *c, int64_t device, int64_t ts, doub
 	sqlite3_bind_int64(s, 1, device);
 	sqlite3_bind_int64(s, 2, ts);
 	sqlite3_bind_double(s, 3, v);
-	return run(SQ(c), s, "updating counter state");
+	return sq__run(SQ(c), s, "updating counter state");
 }
 
-static void bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
+void sq__bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
 {
 	if (t)
 		sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
@@ -761,7 +752,7 @@ static void bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
 
 static void bind_device_fields(sqlite3_stmt *s, const struct store_device *d, int base)
 {
-	bind_text_or_null(s, base, d->serial);
+	sq__bind_text_or_null(s, base, d->serial);
 	sqlite3_bind_text(s, base + 1, d->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, base + 2, d->description ? d->description : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, base + 3, d->address ? d->address : "", -1, SQLITE_STATIC);
@@ -781,8 +772,8 @@ static int sq_device_insert(struct store_conn *c, struct store_device *d)
 	sqlite3_bind_text(s, 1, d->uuid, -1, SQLITE_STATIC);
 	bind_device_fields(s, d, 2);
 	sqlite3_bind_int64(s, 10, d->created_at);
-	bind_text_or_null(s, 11, d->claim_code);
-	if ((rc = run(SQ(c), s, "creating a device")) != 0)
+	sq__bind_text_or_null(s, 11, d->claim_code);
+	if ((rc = sq__run(SQ(c), s, "creating a device")) != 0)
 		return rc;
 	d->id = sqlite3_last_insert_rowid(SQ(c)->db);
 	return 0;
@@ -794,23 +785,28 @@ static int sq_device_update(struct store_conn *c, const struct store_device *d)
 	int rc;
 	sqlite3_bind_int64(s, 1, d->id);
 	bind_device_fields(s, d, 2);
-	bind_text_or_null(s, 10, d->claim_code);
-	if ((rc = run(SQ(c), s, "updating a device")) != 0)
+	sq__bind_text_or_null(s, 10, d->claim_code);
+	if ((rc = sq__run(SQ(c), s, "updating a device")) != 0)
 		return rc;
 	return sqlite3_changes(SQ(c)->db) == 1 ? 0 : KW_ENOTFOUND;
 }
 
-/* Deleting a device deletes its readings and totals.  The raw table is keyed
+/* Deleting a device deletes its readings, totals and mappings.  The raw table is keyed
  * by time, so this is a scan: acceptable for a rare administrative act. */
 static int sq_device_delete(struct store_conn *c, int64_t id)
 {
 	static const int order[] = { S_DEL_READINGS, S_DEL_HOURLY, S_DEL_DAILY, S_DEL_COUNTER,
 				     S_DEVICE_DELETE };
+	sqlite3_stmt *m = sq__reset(SQ(c)->acct[A_MAPPING_DELETE_DEVICE]);
 	int rc;
+
+	sqlite3_bind_int64(m, 1, id);
+	if ((rc = sq__run(SQ(c), m, "deleting a device's mappings")) != 0)
+		return rc;
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		sqlite3_stmt *s = st(SQ(c), order[i]);
 		sqlite3_bind_int64(s, 1, id);
-		if ((rc = run(SQ(c), s, "deleting a device")) != 0)
+		if ((rc = sq__run(SQ(c), s, "deleting a device")) != 0)
 			return rc;
 	}
 	return sqlite3_changes(SQ(c)->db) == 1 ? 0 : KW_ENOTFOUND;
@@ -825,7 +821,7 @@ static int sq_token_insert(struct store_conn *c, const char *name, const char *s
 	sqlite3_bind_text(s, 2, scope, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 3, hash, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, (int64_t)time(NULL) * 1000);
-	if ((rc = run(SQ(c), s, "creating a token")) != 0)
+	if ((rc = sq__run(SQ(c), s, "creating a token")) != 0)
 		return rc;
 	*id = sqlite3_last_insert_rowid(SQ(c)->db);
 	return 0;
@@ -836,7 +832,7 @@ static int sq_token_revoke(struct store_conn *c, int64_t id)
 	sqlite3_stmt *s = st(SQ(c), S_TOKEN_REVOKE);
 	int rc;
 	sqlite3_bind_int64(s, 1, id);
-	if ((rc = run(SQ(c), s, "revoking a token")) != 0)
+	if ((rc = sq__run(SQ(c), s, "revoking a token")) != 0)
 		return rc;
 	return sqlite3_changes(SQ(c)->db) == 1 ? 0 : KW_ENOTFOUND;
 }
@@ -846,7 +842,7 @@ static int sq_token_touch(struct store_conn *c, int64_t id, int64_t when)
 	sqlite3_stmt *s = st(SQ(c), S_TOKEN_TOUCH);
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, when);
-	return run(SQ(c), s, "recording a token's use");
+	return sq__run(SQ(c), s, "recording a token's use");
 }
 
 static void token_row(sqlite3_stmt *s, struct store_token *t)
@@ -881,7 +877,7 @@ static int sq_token_list(struct store_conn *c, struct store_token **out, size_t 
 		xgrow((void **)out, &cap, *n + 1, sizeof(**out));
 		token_row(s, &(*out)[(*n)++]);
 	}
-	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "listing tokens");
+	return rc == SQLITE_DONE ? 0 : sq__fail(SQ(c), "listing tokens");
 }
 
 /* Hours are point lookups on (hour, device): the caller walks the local
@@ -922,11 +918,14 @@ static int sq_days(struct store_conn *c, int64_t device, int64_t day_from, int64
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		fn(ud, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 0),
 		   sqlite3_column_double(s, 2));
-	return rc == SQLITE_DONE ? 0 : fail(SQ(c), "reading daily totals");
+	return rc == SQLITE_DONE ? 0 : sq__fail(SQ(c), "reading daily totals");
 }
+
+extern const struct store_account_ops sq__account_ops; /* sqlite_accounts.c */
 
 const struct store_backend_ops store_sqlite_ops = {
 	.name = "sqlite",
+	.acct = &sq__account_ops,
 	.open = sq_open,
 	.close = sq_close,
 	.begin = sq_begin,

@@ -790,8 +790,14 @@ static int cmp_dev(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
 size_t store_device_list(struct store *s, int64_t after_id, size_t limit, const char *q,
-			 struct store_device ***out)
+			 const int64_t *only, size_t nonly, struct store_device ***out)
 {
 	struct store_device **all = NULL, **res;
 	size_t n = 0, cap = 0, k = 0;
@@ -800,7 +806,8 @@ size_t store_device_list(struct store *s, int64_t after_id, size_t limit, const 
 	pthread_rwlock_rdlock(&s->dc.lock);
 	for (size_t it = 0; hmap_next(&s->dc.by_id, &it, &key, &v);) {
 		struct store_device *d = (struct store_device *)(uintptr_t)v;
-		if (d->id > after_id && matches(d, q)) {
+		if (d->id > after_id && matches(d, q) &&
+		    (!only || bsearch(&d->id, only, nonly, sizeof(*only), cmp_id))) {
 			xgrow((void **)&all, &cap, n + 1, sizeof(*all));
 			all[n++] = d;
 		}

@@ -174,10 +174,11 @@ int store_channel_name(struct store *s, uint32_t id, char *buf, size_t len);
 /*
  * Lists devices ordered by id with id > after_id, at most limit, into an
  * array the caller frees with store_device_list_free. [any]
- * Filter q (may be NULL) matches name, serial or region, case-insensitively.
+ * Filter q (may be NULL) matches name, serial or region, case-insensitively;
+ * only (sorted ids, nonly of them), when not NULL, limits the list to them.
  */
 size_t store_device_list(struct store *s, int64_t after_id, size_t limit, const char *q,
-			 struct store_device ***out);
+			 const int64_t *only, size_t nonly, struct store_device ***out);
 void store_device_list_free(struct store_device **list, size_t n);
 
 /* Whether s has the 8-4-4-4-12 hex shape of a UUID (any case). [any] */
@@ -229,6 +230,110 @@ int store_token_find(struct store_conn *c, const unsigned char hash[32], struct 
 int store_token_list(struct store_conn *c, struct store_token **out, size_t *n);
 /* [writer] Records that the token was used at when (epoch ms). */
 int store_token_touch(struct store_conn *c, int64_t id, int64_t when);
+
+/* --- accounts (closures; contract of each backend: backend.h) -------------- */
+
+enum user_role { ROLE_CLIENT = 0, ROLE_ADMIN = 1 };
+
+struct store_user {
+	int64_t id;
+	char *name;
+	char *email;
+	enum user_role role;
+	char *customer_ref; /* NULL when none */
+	bool disabled;
+	int64_t created_at; /* epoch ms */
+};
+/* Frees the strings of u (not u itself). */
+void store_user_release(struct store_user *u);
+
+/* [writer] Creates u with an Argon2id password string; sets u->id and
+ * u->created_at.  KW_EEXIST: the email is taken (case-insensitively). */
+int store_user_insert(struct store_conn *c, struct store_user *u, const char *pw_hash);
+/* [writer] Writes name, email, role, customer_ref and disabled.
+ * KW_ENOTFOUND, KW_EEXIST. */
+int store_user_update(struct store_conn *c, const struct store_user *u);
+/* [writer] Sets the password and ends every session of the user. */
+int store_user_set_password(struct store_conn *c, int64_t id, const char *pw_hash);
+/* [writer] Deletes the user with its sessions and mappings. */
+int store_user_delete(struct store_conn *c, int64_t id);
+/* [any] KW_ENOTFOUND when there is no such user; release *out. */
+int store_user_get(struct store_conn *c, int64_t id, struct store_user *out);
+/* [any] By email, case-insensitively; *pw_hash (malloc'd) when asked. */
+int store_user_by_email(struct store_conn *c, const char *email, struct store_user *out,
+			char **pw_hash);
+/* [any] Users with id > after whose name, email or customer_ref contains q
+ * (any case; NULL or "" for all), by id, at most limit; release each, free
+ * *out. */
+int store_user_list(struct store_conn *c, int64_t after, size_t limit, const char *q,
+		    struct store_user **out, size_t *n);
+/* [any] How many enabled admins there are. */
+int store_user_admins(struct store_conn *c, int64_t *n);
+
+struct store_session {
+	int64_t id;
+	int64_t user_id;
+	char csrf[48];	      /* the session's CSRF token */
+	int64_t created_at;   /* epoch ms */
+	int64_t last_seen_at; /* epoch ms */
+	int64_t expires_at;   /* epoch ms: the absolute expiry */
+};
+/* [writer] hash is the SHA-256 of the session's secret. */
+int store_session_insert(struct store_conn *c, const unsigned char hash[32], int64_t user_id,
+			 const char *csrf, int64_t now, int64_t expires_at, int64_t *id);
+/* [any] The session and its user (release *user); KW_ENOTFOUND. Expiry and
+ * a disabled user are the caller's to check. */
+int store_session_find(struct store_conn *c, const unsigned char hash[32],
+		       struct store_session *out, struct store_user *user);
+/* [writer] */
+int store_session_touch(struct store_conn *c, int64_t id, int64_t when);
+int store_session_delete(struct store_conn *c, int64_t id);
+int store_session_delete_user(struct store_conn *c, int64_t user_id);
+/* [writer] Deletes sessions expired at now or unused since idle_before. */
+int store_session_purge(struct store_conn *c, int64_t now, int64_t idle_before);
+
+/* A device owned by a user (a client may own many; a device may have many
+ * owners, a household). */
+struct store_mapping {
+	int64_t id;
+	int64_t user_id;
+	int64_t device_id; /* store_device.id */
+	int64_t created_at;
+};
+/* [writer] Sets m->id and m->created_at; KW_EEXIST when already mapped. */
+int store_mapping_insert(struct store_conn *c, struct store_mapping *m);
+/* [any] */
+int store_mapping_get(struct store_conn *c, int64_t id, struct store_mapping *out);
+/* [writer] KW_ENOTFOUND. */
+int store_mapping_delete(struct store_conn *c, int64_t id);
+/* [any] Mappings of a user (user_id > 0) and/or a device (device_id > 0),
+ * or all, by id; free *out. */
+int store_mapping_list(struct store_conn *c, int64_t user_id, int64_t device_id,
+		       struct store_mapping **out, size_t *n);
+/* [any] 0 when the device is mapped to the user, else KW_ENOTFOUND. */
+int store_mapping_exists(struct store_conn *c, int64_t user_id, int64_t device_id);
+
+/* One admin action.  Strings are borrowed (valid during the call). */
+struct store_audit {
+	int64_t id;
+	int64_t at;		/* epoch ms; 0 on insert: now */
+	const char *actor_kind; /* "user", "token" or "cli" */
+	int64_t actor_id;	/* user or token id, 0 when none */
+	const char *actor_name; /* may be NULL */
+	const char *action;	/* "user.create", "mapping.delete", ... */
+	const char *object_type;
+	const char *object_id;
+	const char *before; /* JSON text or NULL */
+	const char *after;  /* JSON text or NULL */
+};
+/* [writer] */
+int store_audit_insert(struct store_conn *c, const struct store_audit *a);
+/* [any] Entries with id < before (0: from the newest), newest first, at
+ * most limit, by or about user actor_id (> 0), of object_type and
+ * object_id (non-NULL); fn sees each entry during the call. */
+typedef void (*store_audit_fn)(void *ud, const struct store_audit *a);
+int store_audit_list(struct store_conn *c, int64_t before, size_t limit, int64_t actor_id,
+		     const char *object_type, const char *object_id, store_audit_fn fn, void *ud);
 
 /* One device-hour's total (hour: the local hour's first instant, see
  * tz_hour_start); KW_ENOTFOUND when no energy was recorded for it. [reader] */
