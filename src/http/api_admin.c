@@ -100,9 +100,10 @@ static int token_create(struct store_conn *c, void *ud)
 	char oid[24], *after;
 	int rc = store_token_insert(c, j->t.name, j->t.scope, j->hash, &j->t.id);
 
+	if (rc == 0) /* as stored: the answer and the list agree */
+		rc = store_token_find(c, j->hash, &j->t);
 	if (rc)
 		return rc;
-	j->t.created_at = tz_now_ms();
 	snprintf(oid, sizeof(oid), "%lld", (long long)j->t.id);
 	after = token_text(&j->t);
 	rc = api_audit(c, j->r, "token.create", "token", oid, NULL, after);
@@ -126,9 +127,9 @@ static void token_created(void *ud, int rc)
 
 void api_tokens_create(struct http_req *r)
 {
-	json_t *o = api_body_object(r), *name, *scope;
+	json_t *o = api_body_object(r), *name, *scope, *v;
 	struct token_job *j;
-	const char *sc;
+	const char *sc, *key;
 	unsigned char raw[32];
 
 	if (!o)
@@ -136,6 +137,18 @@ void api_tokens_create(struct http_req *r)
 	j = token_job_new(r);
 	name = json_object_get(o, "name");
 	scope = json_object_get(o, "scope");
+	json_object_foreach (o, key, v) {
+		if (strcmp(key, "name") != 0 && strcmp(key, "scope") != 0) {
+			http_reply_error(r, 400, "unknown_field", key, 0, "unknown field '%.48s'",
+					 key);
+			goto out;
+		}
+	}
+	if (!name || !scope) {
+		http_reply_error(r, 400, "missing_field", name ? "scope" : "name", 0,
+				 "%s is required", name ? "scope" : "name");
+		goto out;
+	}
 	if (!json_is_string(name) || !*json_string_value(name) ||
 	    strlen(json_string_value(name)) >= sizeof(j->t.name)) {
 		http_reply_error(r, 400, "invalid_value", "name", 0,
@@ -159,11 +172,6 @@ void api_tokens_create(struct http_req *r)
 				 "scope must be admin, ingest or device:<id or serial>");
 		goto out;
 	}
-	if (json_object_size(o) != 2) {
-		http_reply_error(r, 400, "invalid_body", NULL, 0,
-				 "expected {\"name\": ..., \"scope\": ...} and nothing else");
-		goto out;
-	}
 	snprintf(j->t.name, sizeof(j->t.name), "%s", json_string_value(name));
 	randombytes_buf(raw, sizeof(raw));
 	memcpy(j->secret, "kw_", 3);
@@ -179,13 +187,24 @@ out:
 static int token_revoke(struct store_conn *c, void *ud)
 {
 	struct token_job *j = ud;
-	char oid[24];
+	char oid[24], *before = NULL, *after = NULL;
 	int rc = store_token_revoke(c, j->t.id);
 
-	if (rc)
-		return rc;
+	if (rc == 0)
+		rc = store_token_list(c, &j->list, &j->n);
+	for (size_t i = 0; rc == 0 && i < j->n; i++) {
+		if (j->list[i].id != j->t.id)
+			continue;
+		after = token_text(&j->list[i]);
+		j->list[i].revoked = false;
+		before = token_text(&j->list[i]);
+	}
 	snprintf(oid, sizeof(oid), "%lld", (long long)j->t.id);
-	return api_audit(c, j->r, "token.revoke", "token", oid, NULL, NULL);
+	if (rc == 0)
+		rc = api_audit(c, j->r, "token.revoke", "token", oid, before, after);
+	free(before);
+	free(after);
+	return rc;
 }
 
 static void token_revoked(void *ud, int rc)

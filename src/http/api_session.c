@@ -196,8 +196,13 @@ static const char *str_field(struct http_req *r, json_t *o, const char *key, siz
 {
 	json_t *v = json_object_get(o, key);
 	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+	if (!v) {
+		http_reply_error(r, 400, "missing_field", key, 0, "%s is required", key);
+		return NULL;
+	}
 	if (!s || !*s) {
-		http_reply_error(r, 400, "invalid_value", key, 0, "%s is required (a string)", key);
+		http_reply_error(r, 400, "invalid_value", key, 0, "%s must be a non-empty string",
+				 key);
 		return NULL;
 	}
 	if (strlen(s) > max) {

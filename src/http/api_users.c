@@ -185,7 +185,7 @@ static int apply_user(struct http_req *r, struct store_user *u, json_t *o, bool 
 						 "string or null; disabled: boolean)",
 						 key);
 			else
-				http_reply_error(r, 400, "invalid_field", key, 0,
+				http_reply_error(r, 400, "unknown_field", key, 0,
 						 "unknown field '%.64s'", key);
 			return -1;
 		}
@@ -356,7 +356,7 @@ void api_users_create(struct http_req *r)
 	if (apply_user(r, &j->u, o, true) != 0)
 		goto out;
 	if (!j->u.name || !j->u.email) {
-		http_reply_error(r, 400, "invalid_value", j->u.name ? "email" : "name", 0,
+		http_reply_error(r, 400, "missing_field", j->u.name ? "email" : "name", 0,
 				 "%s is required", j->u.name ? "email" : "name");
 		goto out;
 	}

@@ -820,7 +820,7 @@ static int sq_token_insert(struct store_conn *c, const char *name, const char *s
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, scope, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 3, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, (int64_t)time(NULL) * 1000);
+	sqlite3_bind_int64(s, 4, tz_now_ms());
 	if ((rc = sq__run(SQ(c), s, "creating a token")) != 0)
 		return rc;
 	*id = sqlite3_last_insert_rowid(SQ(c)->db);

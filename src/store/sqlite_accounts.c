@@ -61,8 +61,8 @@ const char *const sq__acct_sql[A_COUNT] = {
 			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[A_AUDIT_LIST] = "SELECT id, at, actor_kind, actor_id, actor_name, action, object_type,"
 			 " object_id, before, after FROM audit WHERE (?1 = 0 OR id < ?1)"
-			 " AND (?3 = 0 OR actor_id = ?3 OR (object_type = 'user'"
-			 " AND object_id = CAST(?3 AS TEXT)))"
+			 " AND (?3 = 0 OR (actor_kind IN ('user', 'signup') AND actor_id = ?3)"
+			 " OR (object_type = 'user' AND object_id = CAST(?3 AS TEXT)))"
 			 " AND (?4 IS NULL OR object_type = ?4) AND (?5 IS NULL OR object_id = ?5)"
 			 " ORDER BY id DESC LIMIT ?2",
 };

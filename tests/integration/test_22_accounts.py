@@ -63,6 +63,10 @@ def _same_answer(r1, r2):
     assert h1 == h2
 
 
+def _session_rows(kw, uid):
+    return len(kw.db_rows("SELECT id FROM session WHERE user_id = ?", (uid,)))
+
+
 def _user(kw, uid):
     r = kw.get(f"/api/v1/users/{uid}")
     assert r.status == 200, r
@@ -299,6 +303,7 @@ def test_password_change_needs_the_current_one_and_ends_other_sessions(acc):
     doc = r.json()
     assert doc["user"]["id"] == user["id"]
     assert doc["csrf_token"] not in (s1.csrf, s2.csrf)
+    assert _session_rows(acc, user["id"]) == 1   # only the new one
     assert not s1.alive()      # the session used ends too: it is replaced
     assert not s2.alive()
     s3 = Session(acc, value, doc["csrf_token"], user, r)
@@ -317,6 +322,7 @@ def test_admin_password_reset(acc):
     assert set(r.json()) == {"password"}
     new = r.json()["password"]
     assert len(new) >= 10
+    assert _session_rows(acc, user["id"]) == 0
     assert not s.alive()
     login(acc, user["email"], new)
     assert try_login(acc, user["email"], old).status == 401
@@ -364,13 +370,16 @@ def test_disabling_or_deleting_a_user_ends_its_sessions(acc):
     s = login(acc, user["email"], pw)
     assert s.alive()
     acc.set_user(user["id"], disabled=True)
+    # ended, not merely refused while disabled: the rows are gone
+    assert _session_rows(acc, user["id"]) == 0
     assert not s.alive()
     acc.set_user(user["id"], disabled=False)
-    assert not s.alive()           # ended, not suspended
+    assert not s.alive()
     s2 = login(acc, user["email"], pw)
     assert s2.alive()
     r = acc.delete(f"/api/v1/users/{user['id']}")
     assert r.status == 204, r
+    assert _session_rows(acc, user["id"]) == 0
     assert not s2.alive()
     assert acc.get(f"/api/v1/users/{user['id']}").status == 404
     assert acc.delete(f"/api/v1/users/{user['id']}").status == 404
@@ -379,9 +388,11 @@ def test_disabling_or_deleting_a_user_ends_its_sessions(acc):
 def test_disabling_by_an_admin_user_ends_sessions_at_once(acc):
     admin = acc.person(role="admin")
     victim = acc.person()
+    assert victim.alive()                # checked, so the daemon may cache it
     r = admin.patch(f"/api/v1/users/{victim.id}", json={"disabled": True})
     assert r.status == 200 and r.json()["user"]["disabled"] is True, r
     assert not victim.alive()
+    assert _session_rows(acc, victim.id) == 0
 
 
 def test_role_changes_take_effect_at_once(acc):
