@@ -303,6 +303,7 @@ struct me_job {
 	char *name;		  /* new name, or NULL */
 	char *password, *current; /* new and current password, or NULL */
 	char newhash[PASSWORD_HASH_MAX];
+	char ekey[EMAIL_MAX + 8], akey[64]; /* throttling keys, as for a login */
 	bool ok;
 	uv_work_t work;
 	struct new_session ns;
@@ -415,10 +416,16 @@ static void me_hashed(uv_work_t *w, int status)
 	int rc;
 
 	if (status != 0 || !j->ok) {
+		/* Guessing the current password counts as a failed login. */
+		throttle_fail(http_throttle(r), j->ekey, r->cfg->auth_login_max_failures_email,
+			      tz_now_ms());
+		throttle_fail(http_throttle(r), j->akey, r->cfg->auth_login_max_failures_address,
+			      tz_now_ms());
 		http_reply_error(r, 400, "invalid_value", "current_password", 0,
 				 "current_password is wrong");
 		return;
 	}
+	throttle_reset(http_throttle(r), j->ekey);
 	new_session_make(&j->ns, r->cfg);
 	if ((rc = store_submit_write(r->store, me_write, me_written, j)) != 0)
 		http_reply_kwerr(r, rc);
@@ -434,6 +441,10 @@ static void me_patch_read_done(void *ud, int rc)
 		return;
 	}
 	if (j->password) {
+		snprintf(j->ekey, sizeof(j->ekey), "e:%s", j->user.email);
+		snprintf(j->akey, sizeof(j->akey), "a:%s", http_peer(r));
+		if (throttled(r, j->ekey, j->akey))
+			return;
 		if ((rc = uv_queue_work(http_loop(r), &j->work, me_hash, me_hashed)) != 0)
 			http_reply_error(r, 500, "internal", NULL, 0, "cannot hash: %s",
 					 uv_strerror(rc));

@@ -88,7 +88,9 @@ struct http_server {
 	void (*close_cb)(void *);
 	void *close_ud;
 	struct throttle *throttle; /* failed logins (api_session.c) */
-	struct hmap tokens;	   /* first 8 bytes of hash -> index in tok */
+	uint64_t
+	    forgets; /* bumped by every http_forget_*(): lookups started before one are not cached */
+	struct hmap tokens; /* first 8 bytes of hash -> index in tok */
 	struct token_entry *tok;
 	size_t ntok, tokcap;
 	uint64_t *requests; /* (nroutes + 1) x MAX_STATUS counters */
@@ -292,6 +294,7 @@ struct throttle *http_throttle(struct http_req *r)
 
 void http_forget_token(struct http_server *s, int64_t token_id)
 {
+	s->forgets++;
 	for (size_t i = 0; i < s->ntok; i++)
 		if (s->tok[i].who.token_id == token_id && !s->tok[i].who.user_id) {
 			s->tok[i].who.kind = PRINCIPAL_NONE;
@@ -306,6 +309,7 @@ bool http_via_session(const struct http_req *r)
 
 void http_forget_user(struct http_server *s, int64_t user_id)
 {
+	s->forgets++;
 	for (size_t i = 0; i < s->ntok; i++)
 		if (s->tok[i].who.user_id == user_id) {
 			s->tok[i].who.kind = PRINCIPAL_NONE;
@@ -363,6 +367,7 @@ static void run_handler(struct http_conn_state *st);
 struct cred_job {
 	struct http_conn_state *st;
 	unsigned char hash[32];
+	uint64_t forgets; /* the server's count when the lookup started */
 };
 
 struct token_job {
@@ -427,7 +432,7 @@ static void token_done(void *ud, int rc)
 	struct http_conn_state *st = j->c.st;
 	struct principal who = j->found ? principal_of(st->srv, &j->tok) : (struct principal){ 0 };
 
-	if (j->found) {
+	if (j->found && j->c.forgets == st->srv->forgets) { /* see session_done() */
 		struct token_entry *e = token_slot(st->srv, j->c.hash);
 		e->who = who;
 		e->expires = mono_ms() + TOKEN_TTL_MS;
@@ -587,7 +592,9 @@ static void session_done(void *ud, int rc)
 	bool touch_due;
 	struct principal who = session_principal(st->srv, j, &touch_due);
 
-	if (j->found) {
+	/* A logout, disable or password change since the lookup began may have
+	 * made what it read stale: answer with it, but do not cache it. */
+	if (j->found && j->c.forgets == st->srv->forgets) {
 		struct token_entry *e = token_slot(st->srv, j->c.hash);
 		e->who = who;
 		e->expires = mono_ms() + TOKEN_TTL_MS;
@@ -620,6 +627,7 @@ static void lookup(struct http_conn_state *st, const unsigned char hash[32], siz
 	}
 	j = xcalloc(1, job_size);
 	j->st = st;
+	j->forgets = st->srv->forgets;
 	memcpy(j->hash, hash, 32);
 	if (store_submit_read(st->srv->store, fn, done, j) != 0) {
 		free(j);

@@ -1082,3 +1082,18 @@ def test_no_response_contains_a_password_hash_or_session_secret(acc):
     assert not bad, bad[:5]
     # the CSRF token is not the cookie, and the cookie is only in Set-Cookie
     assert not (csrf & {parse_set_cookie(c)[0] for r in acc.responses for c in set_cookies(r)})
+
+
+def test_guessing_the_current_password_is_throttled_like_a_login(fresh):
+    """A stolen session must not become a password oracle: wrong
+    current_password answers count as failed logins for that email."""
+    kw = fresh(env={"AUTH_LOGIN_MAX_FAILURES_EMAIL": "3"})
+    user, pw = kw.create_user()
+    s = login(kw, user["email"], pw)
+    for _ in range(3):
+        r = s.patch("/api/v1/me", json={"password": "a-brand-new-password",
+                                         "current_password": "not-the-password"})
+        assert r.status == 400 and r.error()["field"] == "current_password", r
+    _throttled(s.patch("/api/v1/me", json={"password": "a-brand-new-password",
+                                           "current_password": pw}))
+    _throttled(try_login(kw, user["email"], pw))
