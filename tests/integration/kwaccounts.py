@@ -171,15 +171,35 @@ class Session:
         return r.status == 200
 
 
-def try_login(kw, email, password, headers=None, origin=True):
+def post_public(kw, path, body, headers=None, origin=True):
+    """POSTs JSON without credentials, with this server's Origin (True),
+    another one (a string) or none (False/None)."""
     h = {}
     if origin is True:
         h["Origin"] = kw.origin
     elif origin:
         h["Origin"] = origin
     h.update(headers or {})
-    return kw.post("/api/v1/login", json={"email": email, "password": password},
-                   token=None, headers=h)
+    return kw.post(path, json=body, token=None, headers=h)
+
+
+def try_login(kw, email, password, headers=None, origin=True):
+    return post_public(kw, "/api/v1/login", {"email": email, "password": password},
+                       headers=headers, origin=origin)
+
+
+def finish_daemons(daemons):
+    """Stops a test's daemons; fails the test on a daemon error or on any
+    secret seen in one of their responses."""
+    import pytest
+    errors = daemons.teardown()
+    bad = []
+    for d in daemons.all:
+        bad += leaks(d.responses)
+    if bad:
+        errors.append("secrets in responses:\n" + "\n".join(f"{w}: {r!r}" for w, r in bad[:10]))
+    if errors:
+        pytest.fail("daemon teardown:\n" + "\n\n".join(errors), pytrace=False)
 
 
 def login(kw, email, password, headers=None, origin=True):

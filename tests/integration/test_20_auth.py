@@ -669,15 +669,6 @@ def test_device_token_of_a_deleted_device_cannot_write_its_successor(kw):
     assert kw.readings("second", "2025-01-06", "2025-01-06") == []
 
 
-def _token_id(kw, name):
-    out = kw.cli("token", "list", "--data", kw.data).stdout
-    for line in out.splitlines()[1:]:
-        cols = line.split()
-        if cols[1] == name:
-            return int(cols[0]), cols[-1]
-    raise AssertionError(f"no token {name} in\n{out}")
-
-
 def test_token_list_and_revoke(kw):
     kw.create_device(serial=DEV)
     tok = kw.token("ingest", name="feeder")

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from kwaccounts import (COOKIE, USER_KEYS, Daemons, Session, leaks, login, parse_set_cookie,
-                        set_cookies, sha256_forms, try_login, unique)
+from kwaccounts import (COOKIE, USER_KEYS, Daemons, Session, finish_daemons, leaks, login,
+                        parse_set_cookie, set_cookies, sha256_forms, try_login, unique)
 
 WRONG = {"code": "invalid_credentials", "message": "wrong email or password"}
 SECURITY_HEADERS = {
@@ -22,15 +22,6 @@ SECURITY_HEADERS = {
 }
 
 
-def _finish(daemons):
-    errors = daemons.teardown()
-    bad = []
-    for d in daemons.all:
-        bad += leaks(d.responses)
-    if bad:
-        errors.append("secrets in responses:\n" + "\n".join(f"{what}: {r!r}" for what, r in bad[:10]))
-    if errors:
-        pytest.fail("daemon teardown:\n" + "\n\n".join(errors), pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +30,7 @@ def acc(tmp_path_factory):
     try:
         yield daemons()
     finally:
-        _finish(daemons)
+        finish_daemons(daemons)
 
 
 @pytest.fixture
@@ -48,7 +39,7 @@ def fresh(tmp_path):
     try:
         yield daemons
     finally:
-        _finish(daemons)
+        finish_daemons(daemons)
 
 
 def _no_cookie(r):

@@ -6,30 +6,20 @@ tokens).  Black box: everything goes through HTTP.  Daemons shared by a
 module make their own users and devices; every response of every daemon is
 checked for leaked secrets when its fixture ends (kwaccounts.leaks)."""
 import hashlib
-import json
 import re
 import time
 from datetime import datetime
 
 import pytest
 
-from kwaccounts import Daemons, Session, leaks, login, parse_set_cookie, set_cookies, \
-    try_login, unique
+from kwaccounts import Daemons, Session, finish_daemons, login, parse_set_cookie, \
+    post_public, set_cookies, try_login, unique
 
 PASSWORD = "a-long-enough-password"
 TOKEN_KEYS = {"id", "name", "scope", "created_at", "last_used_at", "revoked"}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _finish(daemons):
-    errors = daemons.teardown()
-    bad = []
-    for d in daemons.all:
-        bad += leaks(d.responses)
-    if bad:
-        errors.append("secrets in responses:\n" + "\n".join(f"{w}: {r!r}" for w, r in bad[:10]))
-    if errors:
-        pytest.fail("daemon teardown:\n" + "\n\n".join(errors), pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +30,7 @@ def signup(tmp_path_factory):
         yield daemons(env={"AUTH_ALLOW_SIGNUP": "true",
                            "AUTH_LOGIN_MAX_FAILURES_EMAIL": "3"})
     finally:
-        _finish(daemons)
+        finish_daemons(daemons)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +39,7 @@ def plain(tmp_path_factory):
     try:
         yield daemons()
     finally:
-        _finish(daemons)
+        finish_daemons(daemons)
 
 
 @pytest.fixture
@@ -58,7 +48,7 @@ def fresh(tmp_path):
     try:
         yield daemons
     finally:
-        _finish(daemons)
+        finish_daemons(daemons)
 
 
 def _err(r, status, code, field=None):
@@ -98,13 +88,7 @@ def _reg_body(serial, code, email=None, **over):
 
 
 def _register(kw, body, origin=True, headers=None):
-    h = {}
-    if origin is True:
-        h["Origin"] = kw.origin
-    elif origin:
-        h["Origin"] = origin
-    h.update(headers or {})
-    return kw.post("/api/v1/register", json=body, token=None, headers=h)
+    return post_public(kw, "/api/v1/register", body, headers=headers, origin=origin)
 
 
 def _registered(kw, r):
@@ -535,7 +519,7 @@ def trail(tmp_path_factory):
         t.entries = r.json()["entries"]
         yield t
     finally:
-        _finish(daemons)
+        finish_daemons(daemons)
 
 
 def _audit(kw, query=""):

@@ -14,7 +14,6 @@ import re
 import secrets
 import sqlite3
 import subprocess
-import time
 
 from kwlib import KW_BIN, base_env, now_ms, sanitizer_reports
 
