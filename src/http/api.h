@@ -30,6 +30,9 @@ json_t *api_user_json(const struct store_user *u);
 void api_device_visible(struct http_req *r, struct store_device *d,
 			void (*then)(struct http_req *r, struct store_device *d));
 
+/* An object's audit text: sorted, compact JSON; takes j; free the result. */
+char *api_audit_text(json_t *j);
+
 /*
  * [writer, inside a write job] Records an admin action by the request's
  * caller (a user or a token) on an object; before/after are JSON texts

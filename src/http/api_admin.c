@@ -34,14 +34,6 @@ static json_t *token_json(const struct store_token *t)
 			 "revoked", t->revoked);
 }
 
-static char *token_text(const struct store_token *t)
-{
-	json_t *j = token_json(t);
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
-	return s;
-}
-
 struct token_job {
 	struct http_req *r;
 	struct store_token t;
@@ -105,7 +97,7 @@ static int token_create(struct store_conn *c, void *ud)
 	if (rc)
 		return rc;
 	snprintf(oid, sizeof(oid), "%lld", (long long)j->t.id);
-	after = token_text(&j->t);
+	after = api_audit_text(token_json(&j->t));
 	rc = api_audit(c, j->r, "token.create", "token", oid, NULL, after);
 	free(after);
 	return rc;
@@ -195,9 +187,9 @@ static int token_revoke(struct store_conn *c, void *ud)
 	for (size_t i = 0; rc == 0 && i < j->n; i++) {
 		if (j->list[i].id != j->t.id)
 			continue;
-		after = token_text(&j->list[i]);
+		after = api_audit_text(token_json(&j->list[i]));
 		j->list[i].revoked = false;
-		before = token_text(&j->list[i]);
+		before = api_audit_text(token_json(&j->list[i]));
 	}
 	snprintf(oid, sizeof(oid), "%lld", (long long)j->t.id);
 	if (rc == 0)

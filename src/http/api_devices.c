@@ -365,14 +365,6 @@ struct dev_job {
 	char *before; /* the device as it was (JSON text), for the audit log */
 };
 
-static char *device_text(const struct store_device *d)
-{
-	json_t *j = api_device_json(d);
-	char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
-	return t;
-}
-
 static void dev_job_free(void *p)
 {
 	struct dev_job *j = p;
@@ -384,7 +376,7 @@ static void dev_job_free(void *p)
 /* Records the change in the audit log, in the change's transaction. */
 static int audit_device(struct store_conn *c, struct dev_job *j, const char *action, bool after)
 {
-	char *a = after ? device_text(j->d) : NULL;
+	char *a = after ? api_audit_text(api_device_json(j->d)) : NULL;
 	int rc = api_audit(c, j->r, action, "device", j->d->uuid, j->before, a);
 	free(a);
 	return rc;
@@ -471,7 +463,7 @@ void api_devices_update(struct http_req *r)
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
-	*j = (struct dev_job){ r, d, 200, device_text(d) };
+	*j = (struct dev_job){ r, d, 200, api_audit_text(api_device_json(d)) };
 	if (apply_body(r, d, o, false) != 0) {
 		json_decref(o);
 		dev_job_free(j);
@@ -488,6 +480,6 @@ void api_devices_delete(struct http_req *r)
 	if (!d)
 		return;
 	j = xcalloc(1, sizeof(*j));
-	*j = (struct dev_job){ r, d, 204, device_text(d) };
+	*j = (struct dev_job){ r, d, 204, api_audit_text(api_device_json(d)) };
 	submit(r, j, do_delete);
 }

@@ -540,7 +540,6 @@ static int signup_write(struct store_conn *c, void *ud)
 				 .action = "user.create",
 				 .object_type = "user" };
 	char oid[24], *after;
-	json_t *uj;
 	size_t n;
 	int64_t now = tz_now_ms();
 	int rc = store_mapping_list(c, 0, j->device, &m, &n);
@@ -558,9 +557,7 @@ static int signup_write(struct store_conn *c, void *ud)
 	if ((rc = store_mapping_insert(c, &map)) != 0)
 		return rc;
 	snprintf(oid, sizeof(oid), "%lld", (long long)j->user.id);
-	uj = api_user_json(&j->user);
-	after = json_dumps(uj, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(uj);
+	after = api_audit_text(api_user_json(&j->user));
 	a.actor_id = j->user.id;
 	a.actor_name = j->user.email;
 	a.object_id = oid;

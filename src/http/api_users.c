@@ -28,6 +28,13 @@
 #define EMAIL_MAX_BYTES 254
 #define REF_MAX_BYTES	100
 
+char *api_audit_text(json_t *j)
+{
+	char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	return t;
+}
+
 int api_audit(struct store_conn *c, const struct http_req *r, const char *action,
 	      const char *object_type, const char *object_id, const char *before, const char *after)
 {
@@ -45,20 +52,13 @@ int api_audit(struct store_conn *c, const struct http_req *r, const char *action
 	return store_audit_insert(c, &a);
 }
 
-static char *user_text(const struct store_user *u)
-{
-	json_t *j = api_user_json(u);
-	char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
-	return t;
-}
-
 /* Records action on a user (before/after may be NULL). */
 static int audit_user(struct store_conn *c, const struct http_req *r, const char *action,
 		      int64_t id, const struct store_user *before, const struct store_user *after)
 {
 	char oid[24];
-	char *b = before ? user_text(before) : NULL, *f = after ? user_text(after) : NULL;
+	char *b = before ? api_audit_text(api_user_json(before)) : NULL;
+	char *f = after ? api_audit_text(api_user_json(after)) : NULL;
 	int rc;
 
 	snprintf(oid, sizeof(oid), "%lld", (long long)id);
@@ -523,17 +523,9 @@ static json_t *mapping_json(struct http_req *r, const struct store_mapping *m)
 	return o;
 }
 
-static char *mapping_text(struct http_req *r, const struct store_mapping *m)
-{
-	json_t *j = mapping_json(r, m);
-	char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
-	return t;
-}
-
 static int audit_mapping(struct store_conn *c, struct map_job *j, const char *action)
 {
-	char oid[24], *text = mapping_text(j->r, &j->m);
+	char oid[24], *text = api_audit_text(mapping_json(j->r, &j->m));
 	bool create = strcmp(action, "mapping.create") == 0;
 	int rc;
 

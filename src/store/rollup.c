@@ -523,7 +523,6 @@ void rollup_device_gone(struct rollup *r, int64_t device)
 struct recover_ctx {
 	struct rollup *r;
 	const struct devcache *dc;
-	int64_t watermark;
 	struct hmap last; /* counter device -> index into lts/lv */
 	int64_t *lts;
 	double *lv;
@@ -596,7 +595,6 @@ int rollup_recover(struct rollup *r, struct store_conn *c, const struct devcache
 		}
 	}
 	r->p->watermark = w;
-	x.watermark = w;
 	if ((x.rc = raw_recover(r->raw, c, dc)) != 0)
 		return x.rc;
 	/* An hour is at most one hour long, so readings stamped more than an

@@ -18,6 +18,7 @@ import os
 
 import pytest
 
+import kwaccounts
 import kwlib
 
 
@@ -62,3 +63,15 @@ def kw(request, kw_factory):
     for m in reversed(list(request.node.iter_markers("kw_env"))):
         env.update(m.kwargs)
     return kw_factory(env=env, name="kw")
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A test's own account-aware daemons (kwaccounts): fresh(env={...})
+    starts one; all are stopped and checked for leaked secrets
+    (kwaccounts.finish_daemons) when the test ends."""
+    daemons = kwaccounts.Daemons(tmp_path)
+    try:
+        yield daemons
+    finally:
+        kwaccounts.finish_daemons(daemons)

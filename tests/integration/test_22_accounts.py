@@ -33,15 +33,6 @@ def acc(tmp_path_factory):
         finish_daemons(daemons)
 
 
-@pytest.fixture
-def fresh(tmp_path):
-    daemons = Daemons(tmp_path)
-    try:
-        yield daemons
-    finally:
-        finish_daemons(daemons)
-
-
 def _no_cookie(r):
     assert set_cookies(r) == [], r.headers
 

@@ -42,15 +42,6 @@ def plain(tmp_path_factory):
         finish_daemons(daemons)
 
 
-@pytest.fixture
-def fresh(tmp_path):
-    daemons = Daemons(tmp_path)
-    try:
-        yield daemons
-    finally:
-        finish_daemons(daemons)
-
-
 def _err(r, status, code, field=None):
     assert r.status == status, r
     e = r.error()
