@@ -123,11 +123,12 @@ static void watch(struct daemon *d, uv_signal_t *h, int signum)
 }
 
 static int parse_flags(int argc, char **argv, struct daemon *d, const char **listen,
-		       const char **data)
+		       const char **data, const char **web)
 {
 	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
 					      { "listen", required_argument, NULL, 'l' },
 					      { "data", required_argument, NULL, 'd' },
+					      { "web-root", required_argument, NULL, 'w' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
 	int c;
@@ -142,9 +143,12 @@ static int parse_flags(int argc, char **argv, struct daemon *d, const char **lis
 		case 'd':
 			*data = optarg;
 			break;
+		case 'w':
+			*web = optarg;
+			break;
 		case 'h':
 			printf("usage: kilowatt serve [--config FILE] [--listen HOST:PORT] [--data "
-			       "DIR]\n");
+			       "DIR] [--web-root DIR]\n");
 			return 0;
 		default:
 			return 2;
@@ -188,16 +192,17 @@ static int start(struct daemon *d)
 int cmd_serve(int argc, char **argv)
 {
 	struct daemon d = { 0 };
-	const char *listen = NULL, *data = NULL;
+	const char *listen = NULL, *data = NULL, *web = NULL;
 	char err[CONFIG_ERR_MAX];
-	int rc = parse_flags(argc, argv, &d, &listen, &data);
+	int rc = parse_flags(argc, argv, &d, &listen, &data, &web);
 
 	if (rc >= 0)
 		return rc;
 	if (cli_load_config(&d.cfg, d.config_path) != 0)
 		return 1;
 	if ((listen && config_set(&d.cfg, "http", "listen", listen, "--listen", err)) ||
-	    (data && config_set(&d.cfg, "storage", "data_dir", data, "--data", err))) {
+	    (data && config_set(&d.cfg, "storage", "data_dir", data, "--data", err)) ||
+	    (web && config_set(&d.cfg, "http", "web_root", web, "--web-root", err))) {
 		fprintf(stderr, "kilowatt: %s\n", err);
 		config_release(&d.cfg);
 		return 1;

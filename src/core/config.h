@@ -30,6 +30,7 @@ struct config {
 	int64_t http_request_timeout_s;	 /* seconds to receive a whole request */
 	bool http_secure_cookies;	 /* mark cookies Secure (behind TLS) */
 	char *http_public_origin;	 /* "https://host" as browsers see it, or "" */
+	char *http_web_root;		 /* serve the web app from here, or "" (embedded) */
 	/* [auth] */
 	int64_t auth_session_idle_s;		 /* a session unused this long ends */
 	int64_t auth_session_max_s;		 /* a session ends this long after login */

@@ -73,6 +73,9 @@ const struct config_row config_rows[] = {
 	{ "http", "public_origin", CFG_STRING, F(http_public_origin), "", 0, 0, NULL, 0,
 	  "The origin browsers use, e.g. https://energy.example.com; empty: http(s):// and the "
 	  "Host header.  State-changing requests from a session must come from it." },
+	{ "http", "web_root", CFG_STRING, F(http_web_root), "", 0, 0, NULL, 0,
+	  "Serve the web app from this directory (web/build.mjs --out DIR) instead of the copy "
+	  "built into the binary: for working on the front end." },
 	{ "auth", "session_idle", CFG_DURATION, F(auth_session_idle_s), "12h", 60, 365 * 86400,
 	  NULL, 0, "A login session not used for this long ends." },
 	{ "auth", "session_max", CFG_DURATION, F(auth_session_max_s), "7d", 60, 365 * 86400, NULL,

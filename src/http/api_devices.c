@@ -213,6 +213,90 @@ static void list_free(void *p)
 	free(j);
 }
 
+/* --- owners: admins see who each device is mapped to ------------------------------ */
+
+/* Sets d["owners"] to [{id, name, email}] of the users mapped to device. */
+static int add_owners(struct store_conn *c, json_t *d, int64_t device)
+{
+	struct store_mapping *m;
+	struct store_user u;
+	json_t *arr;
+	size_t n;
+	int rc = store_mapping_list(c, 0, device, &m, &n);
+
+	if (rc)
+		return rc;
+	arr = json_array();
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if ((rc = store_user_get(c, m[i].user_id, &u)) != 0)
+			break;
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)u.id,
+						     "name", u.name, "email", u.email));
+		store_user_release(&u);
+	}
+	free(m);
+	json_object_set_new(d, "owners", arr);
+	return rc;
+}
+
+/* An answer of devices (one, or a page) waiting for its owners. */
+struct owners_job {
+	struct http_req *r;
+	json_t *answer;	 /* the device, or {"devices": [...], "next_cursor"} */
+	json_t *devices; /* borrowed: the answer's array, or NULL for one device */
+	int64_t *ids;	 /* the devices' store ids, in order */
+	size_t n;
+};
+
+static void owners_free(void *p)
+{
+	struct owners_job *j = p;
+	json_decref(j->answer);
+	free(j->ids);
+	free(j);
+}
+
+static int owners_read(struct store_conn *c, void *ud)
+{
+	struct owners_job *j = ud;
+	int rc = 0;
+	for (size_t i = 0; i < j->n && rc == 0; i++)
+		rc = add_owners(c, j->devices ? json_array_get(j->devices, i) : j->answer,
+				j->ids[i]);
+	return rc;
+}
+
+static void owners_done(void *ud, int rc)
+{
+	struct owners_job *j = ud;
+	if (rc) {
+		http_reply_kwerr(j->r, rc);
+		return;
+	}
+	http_reply_json(j->r, 200, j->answer);
+	j->answer = NULL;
+}
+
+/* Answers 200 with answer, after adding owners for an admin. */
+static void answer_devices(struct http_req *r, json_t *answer, json_t *devices, int64_t *ids,
+			   size_t n)
+{
+	struct owners_job *j;
+
+	if (r->who.kind == PRINCIPAL_CLIENT) {
+		free(ids);
+		http_reply_json(r, 200, answer);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	*j = (struct owners_job){ r, answer, devices, ids, n };
+	if (r->ctx_free) /* the list job, done with */
+		r->ctx_free(r->ctx);
+	r->ctx = j;
+	r->ctx_free = owners_free;
+	api_read(r, owners_read, owners_done, j);
+}
+
 static void list_answer(struct list_job *j)
 {
 	struct http_req *r = j->r;
@@ -220,9 +304,13 @@ static void list_answer(struct list_job *j)
 	json_t *arr = json_array(), *next = json_null();
 	size_t n = store_device_list(r->store, j->after, (size_t)j->limit + 1, http_query(r, "q"),
 				     j->only, j->only ? j->nonly : 0, &list);
+	size_t shown = n < (size_t)j->limit ? n : (size_t)j->limit;
+	int64_t *ids = xcalloc(shown + 1, sizeof(*ids));
 
-	for (size_t i = 0; i < n && i < (size_t)j->limit; i++)
+	for (size_t i = 0; i < shown; i++) {
 		json_array_append_new(arr, api_device_json(list[i]));
+		ids[i] = list[i]->id;
+	}
 	if (n > (size_t)j->limit) {
 		char buf[32];
 		snprintf(buf, sizeof(buf), "%lld", (long long)list[j->limit - 1]->id);
@@ -230,7 +318,8 @@ static void list_answer(struct list_job *j)
 		next = json_string(buf);
 	}
 	store_device_list_free(list, n);
-	http_reply_json(r, 200, json_pack("{s:o, s:o}", "devices", arr, "next_cursor", next));
+	answer_devices(r, json_pack("{s:o, s:o}", "devices", arr, "next_cursor", next), arr, ids,
+		       shown);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -346,7 +435,9 @@ void api_device_visible(struct http_req *r, struct store_device *d,
 
 static void devices_get(struct http_req *r, struct store_device *d)
 {
-	http_reply_json(r, 200, api_device_json(d));
+	int64_t *id = xmalloc(sizeof(*id));
+	*id = d->id;
+	answer_devices(r, api_device_json(d), NULL, id, 1);
 	store_device_free(d);
 }
 
@@ -362,7 +453,8 @@ struct dev_job {
 	struct http_req *r;
 	struct store_device *d;
 	int status;
-	char *before; /* the device as it was (JSON text), for the audit log */
+	char *before;	/* the device as it was (JSON text), for the audit log */
+	json_t *answer; /* the device as written, with its owners */
 };
 
 static void dev_job_free(void *p)
@@ -370,6 +462,7 @@ static void dev_job_free(void *p)
 	struct dev_job *j = p;
 	store_device_free(j->d);
 	free(j->before);
+	json_decref(j->answer);
 	free(j);
 }
 
@@ -382,16 +475,27 @@ static int audit_device(struct store_conn *c, struct dev_job *j, const char *act
 	return rc;
 }
 
+/* The answer to a create or update, read in its transaction. */
+static int answer_written(struct store_conn *c, struct dev_job *j)
+{
+	j->answer = api_device_json(j->d);
+	return add_owners(c, j->answer, j->d->id);
+}
+
 static int do_insert(struct store_conn *c, void *ud)
 {
 	int rc = store_device_insert(c, ((struct dev_job *)ud)->d);
-	return rc ? rc : audit_device(c, ud, "device.create", true);
+	if (rc == 0)
+		rc = audit_device(c, ud, "device.create", true);
+	return rc ? rc : answer_written(c, ud);
 }
 
 static int do_update(struct store_conn *c, void *ud)
 {
 	int rc = store_device_update(c, ((struct dev_job *)ud)->d);
-	return rc ? rc : audit_device(c, ud, "device.update", true);
+	if (rc == 0)
+		rc = audit_device(c, ud, "device.update", true);
+	return rc ? rc : answer_written(c, ud);
 }
 
 static int do_delete(struct store_conn *c, void *ud)
@@ -410,8 +514,10 @@ static void dev_done(void *ud, int rc)
 		http_reply_kwerr(j->r, rc);
 	else if (j->status == 204)
 		http_reply_empty(j->r, 204);
-	else
-		http_reply_json(j->r, j->status, api_device_json(j->d));
+	else {
+		http_reply_json(j->r, j->status, j->answer);
+		j->answer = NULL;
+	}
 }
 
 static void submit(struct http_req *r, struct dev_job *j, store_write_fn fn)
@@ -463,7 +569,7 @@ void api_devices_update(struct http_req *r)
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
-	*j = (struct dev_job){ r, d, 200, api_audit_text(api_device_json(d)) };
+	*j = (struct dev_job){ r, d, 200, api_audit_text(api_device_json(d)), NULL };
 	if (apply_body(r, d, o, false) != 0) {
 		json_decref(o);
 		dev_job_free(j);
@@ -480,6 +586,6 @@ void api_devices_delete(struct http_req *r)
 	if (!d)
 		return;
 	j = xcalloc(1, sizeof(*j));
-	*j = (struct dev_job){ r, d, 204, api_audit_text(api_device_json(d)) };
+	*j = (struct dev_job){ r, d, 204, api_audit_text(api_device_json(d)), NULL };
 	submit(r, j, do_delete);
 }

@@ -157,6 +157,8 @@ static void cons_free(void *p)
 	free(j);
 }
 
+static int last_reading(struct store_conn *c, struct cons_job *j);
+
 static int cons_read(struct store_conn *c, void *ud)
 {
 	struct cons_job *j = ud;
@@ -185,6 +187,20 @@ static int cons_read(struct store_conn *c, void *ud)
 		      tz_format_rfc3339(j->qtz, n ? b[n - 1].end : j->to, ts2), "buckets", arr,
 		      "total_kwh", total);
 	free(b);
+	return last_reading(c, j);
+}
+
+/* When the device's newest energy reading was taken (null: never). */
+static int last_reading(struct store_conn *c, struct cons_job *j)
+{
+	char ts[TZ_RFC3339_MAX];
+	int64_t at;
+	int rc = query_last_reading(c, j->d->id, &at);
+
+	if (rc && rc != KW_ENOTFOUND)
+		return rc;
+	json_object_set_new(j->result, "last_reading_at",
+			    rc ? json_null() : json_string(tz_format_rfc3339(j->qtz, at, ts)));
 	return 0;
 }
 
@@ -404,17 +420,22 @@ static void region_day(void *ud, int64_t device, int64_t day, double kwh)
 		j->kwh[idx * (uint64_t)j->nb + (uint64_t)bucket_of(j, day)] += kwh;
 }
 
-static json_t *bucket_label(const struct region_job *j, int64_t b)
+static json_t *date_label(int64_t day)
 {
 	char s[16];
 	int y, m, d;
-	if (j->step == STEP_DAY) {
-		tz_civil_from_days(j->day_from + b, &y, &m, &d);
-		snprintf(s, sizeof(s), "%04d-%02d-%02d", y, m, d);
-	} else {
-		int64_t mo = month_of_day(j->day_from) + b;
-		snprintf(s, sizeof(s), "%04d-%02d", (int)(mo / 12), (int)(mo % 12) + 1);
-	}
+	tz_civil_from_days(day, &y, &m, &d);
+	snprintf(s, sizeof(s), "%04d-%02d-%02d", y, m, d);
+	return json_string(s);
+}
+
+static json_t *bucket_label(const struct region_job *j, int64_t b)
+{
+	char s[16];
+	int64_t mo = month_of_day(j->day_from) + b;
+	if (j->step == STEP_DAY)
+		return date_label(j->day_from + b);
+	snprintf(s, sizeof(s), "%04d-%02d", (int)(mo / 12), (int)(mo % 12) + 1);
 	return json_string(s);
 }
 
@@ -494,24 +515,30 @@ static void snapshot_regions(struct http_req *r, struct region_job *j)
 	store_device_list_free(list, n);
 }
 
-void api_regions(struct http_req *r)
+/* The range as dates [*day_from, *day_to): regions add up each device's
+ * own local days (docs/API.md).  Answers 400 and returns -1 on error. */
+static int parse_days(struct http_req *r, int64_t *day_from, int64_t *day_to)
 {
 	const struct tz *qtz = query_tz(r, tz_get(r->cfg->devices_default_timezone));
-	struct region_job *j;
 	int64_t from, to;
+
+	if (!qtz || parse_range(r, qtz, &from, &to))
+		return -1;
+	*day_from = tz_local_days(qtz, from);
+	*day_to = tz_local_days(qtz, to - 1) + 1;
+	return 0;
+}
+
+void api_regions(struct http_req *r)
+{
+	struct region_job *j = xcalloc(1, sizeof(*j));
 	int rc;
 
-	if (!qtz)
-		return;
-	j = xcalloc(1, sizeof(*j));
 	j->r = r;
 	r->ctx = j;
 	r->ctx_free = region_free;
-	if (parse_step(r, &j->step, false) || parse_range(r, qtz, &from, &to))
+	if (parse_days(r, &j->day_from, &j->day_to) || parse_step(r, &j->step, false))
 		return;
-	/* Regions add up each device's own local days (docs/API.md). */
-	j->day_from = tz_local_days(qtz, from);
-	j->day_to = tz_local_days(qtz, to - 1) + 1;
 	j->nb = j->step == STEP_DAY ? j->day_to - j->day_from
 				    : month_of_day(j->day_to - 1) - month_of_day(j->day_from) + 1;
 	snapshot_regions(r, j);
@@ -520,4 +547,108 @@ void api_regions(struct http_req *r)
 		return;
 	}
 	http_suspend(r);
+}
+
+/* --- one region's devices, ranked ---------------------------------------------- */
+
+struct region_dev {
+	struct store_device *d;
+	double kwh;
+};
+
+struct rdev_job {
+	struct http_req *r;
+	struct hmap index; /* device id -> index into devs */
+	struct region_dev *devs;
+	size_t n;
+	int64_t day_from, day_to;
+};
+
+static void rdev_free(void *p)
+{
+	struct rdev_job *j = p;
+	for (size_t i = 0; i < j->n; i++)
+		store_device_free(j->devs[i].d);
+	free(j->devs);
+	hmap_release(&j->index);
+	free(j);
+}
+
+static void rdev_day(void *ud, int64_t device, int64_t day, double kwh)
+{
+	struct rdev_job *j = ud;
+	uint64_t idx;
+	if (hmap_get(&j->index, (uint64_t)device, &idx))
+		j->devs[idx].kwh += kwh;
+}
+
+static int rdev_read(struct store_conn *c, void *ud)
+{
+	struct rdev_job *j = ud;
+	return query_days_all(c, j->day_from, j->day_to, rdev_day, j);
+}
+
+/* Most consumption first; equal ones by name. */
+static int cmp_rdev(const void *a, const void *b)
+{
+	const struct region_dev *x = a, *y = b;
+	if (x->kwh != y->kwh)
+		return x->kwh < y->kwh ? 1 : -1;
+	return strcmp(x->d->name, y->d->name);
+}
+
+static void rdev_done(void *ud, int rc)
+{
+	struct rdev_job *j = ud;
+	json_t *arr = json_array();
+	double total = 0;
+
+	if (rc) {
+		json_decref(arr);
+		http_reply_kwerr(j->r, rc);
+		return;
+	}
+	qsort(j->devs, j->n, sizeof(*j->devs), cmp_rdev);
+	for (size_t i = 0; i < j->n; i++) {
+		const struct store_device *d = j->devs[i].d;
+		total += j->devs[i].kwh;
+		json_array_append_new(arr, json_pack("{s:s, s:s?, s:s, s:f}", "id", d->uuid,
+						     "serial", d->serial, "name", d->name,
+						     "total_kwh", j->devs[i].kwh));
+	}
+	http_reply_json(j->r, 200,
+			json_pack("{s:s, s:s, s:o, s:o, s:f, s:o}", "region", j->r->params[0],
+				  "unit", "kWh", "from", date_label(j->day_from), "to",
+				  date_label(j->day_to - 1), "total_kwh", total, "devices", arr));
+}
+
+void api_region_devices(struct http_req *r)
+{
+	struct rdev_job *j = xcalloc(1, sizeof(*j));
+	struct store_device **list;
+	size_t n;
+
+	j->r = r;
+	r->ctx = j;
+	r->ctx_free = rdev_free;
+	if (parse_days(r, &j->day_from, &j->day_to))
+		return;
+	n = store_device_list(r->store, 0, SIZE_MAX / 2, NULL, NULL, 0, &list);
+	j->devs = xcalloc(n + 1, sizeof(*j->devs));
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(region_of(list[i]), r->params[0]) != 0)
+			continue;
+		hmap_put(&j->index, (uint64_t)list[i]->id, j->n);
+		j->devs[j->n++].d = list[i];
+		list[i] = NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		store_device_free(list[i]);
+	free(list);
+	if (j->n == 0) {
+		http_reply_error(r, 404, "not_found", "region", 0, "no device in region '%.100s'",
+				 r->params[0]);
+		return;
+	}
+	api_read(r, rdev_read, rdev_done, j);
 }

@@ -30,6 +30,7 @@
 #include "core/xmalloc.h"
 #include "http/api.h"
 #include "http/router.h"
+#include "http/ws.h"
 #include "core/banned.h"
 
 #define SECRET_BYTES 32 /* 256-bit session secrets */
@@ -284,6 +285,7 @@ static void logout_done(void *ud, int rc)
 		return;
 	}
 	http_forget_user(r->srv, r->who.user_id);
+	ws_close_session(http_hub(r->srv), r->who.session_id); /* only this session's */
 	set_cookie(r, "", 0);
 	http_reply_empty(r, 204);
 }
@@ -398,6 +400,7 @@ static void me_written(void *ud, int rc)
 	}
 	if (j->password) {
 		http_forget_user(r->srv, j->user.id);
+		ws_close_user(http_hub(r->srv), j->user.id); /* every session ended */
 		set_cookie(r, j->ns.secret, r->cfg->auth_session_max_s);
 	}
 	me_answer(j);

@@ -22,6 +22,7 @@
 #include "core/xmalloc.h"
 #include "http/api.h"
 #include "http/router.h"
+#include "http/ws.h"
 #include "core/banned.h"
 
 #define NAME_MAX_BYTES	200
@@ -287,6 +288,12 @@ static void user_written(void *ud, int rc)
 	}
 	if (j->op != OP_CREATE)
 		http_forget_user(r->srv, j->id); /* sessions may have ended */
+	/* Its live sockets: closed (1008) when the user is deleted, disabled or
+	 * its password reset; after another change its role is read again. */
+	if (j->op == OP_UPDATE && !j->u.disabled)
+		ws_user_changed(http_hub(r->srv), j->id);
+	else if (j->op != OP_CREATE)
+		ws_close_user(http_hub(r->srv), j->id);
 	switch (j->op) {
 	case OP_CREATE:
 		o = json_pack("{s:o}", "user", api_user_json(&j->u));
@@ -556,6 +563,8 @@ static void map_created(void *ud, int rc)
 	struct map_job *j = ud;
 	struct http_req *r = j->r;
 
+	if (rc == 0)						 /* first: answering may free j */
+		ws_user_changed(http_hub(r->srv), j->m.user_id); /* its live devices */
 	if (j->no_user)
 		http_reply_error(r, 400, "invalid_value", "user_id", 0, "no user %lld",
 				 (long long)j->m.user_id);
@@ -616,6 +625,8 @@ static int map_delete(struct store_conn *c, void *ud)
 static void map_deleted(void *ud, int rc)
 {
 	struct map_job *j = ud;
+	if (rc == 0) /* first: answering may free j */
+		ws_user_changed(http_hub(j->r->srv), j->m.user_id); /* its live devices */
 	if (rc == KW_ENOTFOUND)
 		http_reply_error(j->r, 404, "not_found", "id", 0, "no mapping %lld",
 				 (long long)j->m.id);

@@ -21,6 +21,7 @@
 struct http_server;
 struct store;
 struct config;
+struct ws_hub;
 
 /* Who a request acts for: a Bearer token, or a user's session cookie. */
 enum principal_kind {
@@ -37,6 +38,7 @@ struct principal {
 	int64_t device;	    /* PRINCIPAL_DEVICE: the one device it may write */
 	int64_t user_id;    /* users */
 	int64_t session_id; /* users */
+	int64_t expires_at; /* users: the session's absolute expiry, epoch ms */
 	char csrf[48];	    /* users: the session's CSRF token */
 	char name[128];	    /* the token's or user's name, for the audit log */
 };
@@ -49,6 +51,7 @@ struct http_req {
 	const struct config *cfg;
 	const char *method;
 	const char *path;
+	const char *version;		     /* "HTTP/1.1" */
 	const char *params[HTTP_MAX_PARAMS]; /* {captures} of the route, in order */
 	char *body; /* NUL-terminated for convenience; body_len excludes it */
 	size_t body_len;
@@ -71,6 +74,9 @@ void http_reply_empty(struct http_req *r, int status);
 /* Answers with bytes (steals body, which must come from malloc). */
 void http_reply_bytes(struct http_req *r, int status, const char *content_type, char *body,
 		      size_t len);
+/* Answers with bytes that outlive the request (static data; not copied). */
+void http_reply_static(struct http_req *r, int status, const char *content_type, const void *body,
+		       size_t len);
 /*
  * Answers an error as {"error": {"code", "message", "field"?, "line"?}}.
  * field may be NULL, line 0 when not applicable.
@@ -84,7 +90,7 @@ void http_reply_kwerr(struct http_req *r, int err);
 /* Marks the request as answered later (after asynchronous work). */
 void http_suspend(struct http_req *r);
 
-/* Adds a header to the answer still to come (at most 4; copied). */
+/* Adds a header to the answer still to come (at most 6; copied). */
 void http_add_header(struct http_req *r, const char *name, const char *value);
 
 /* The loop the server runs on (for uv_queue_work). */
@@ -108,5 +114,41 @@ struct throttle *http_throttle(struct http_req *r);
 
 /* Whether the Origin header is absent or this server's own. */
 bool http_origin_allowed(struct http_req *r);
+
+/* Whether the Origin header is present and this server's own. */
+bool http_same_origin(struct http_req *r);
+
+/* --- protocol upgrade (WebSocket: api_ws.c, ws.c) ---------------------------- */
+
+/* An upgraded connection: after the 101 answer the socket is its owner's. */
+struct http_upgrade;
+
+/*
+ * Runs [loop] once the 101 answer has been handed to the kernel.  fd is the
+ * connection's socket (non-blocking; never close() it: http_upgrade_close());
+ * extra holds the bytes already read past the request (valid during the
+ * call only); ctx is the request's r->ctx, owned by fn from here (ctx_free is
+ * not called for it).
+ */
+typedef void (*http_upgrade_fn)(void *ctx, struct http_upgrade *u, int fd, const char *extra,
+				size_t extra_len);
+
+/*
+ * Answers 101 Switching Protocols with the headers given by
+ * http_add_header() (the handler adds Upgrade and the protocol's own), then
+ * calls fn.  When the connection fails before the answer is sent, fn never
+ * runs and r->ctx is freed with ctx_free as for any request.  The upgraded
+ * connection keeps counting toward http.max_connections and
+ * http.per_ip_connections until it is closed.
+ */
+void http_reply_upgrade(struct http_req *r, http_upgrade_fn fn);
+
+/* Closes an upgraded connection's socket (through libmicrohttpd, which
+ * owns it) and frees u.  Stop watching the fd first.  Never re-enters
+ * libmicrohttpd: its clean-up runs from the loop right after. */
+void http_upgrade_close(struct http_upgrade *u);
+
+/* The server's WebSocket hub (ws.h). */
+struct ws_hub *http_hub(struct http_server *s);
 
 #endif

@@ -42,12 +42,24 @@ const struct route routes[] = {
 	{ "GET", "/api/v1/devices/{id}/consumption", api_consumption, ACCESS_USER, BODY_NONE },
 	{ "GET", "/api/v1/devices/{id}/readings", api_readings, ACCESS_USER, BODY_NONE },
 	{ "GET", "/api/v1/regions/consumption", api_regions, ACCESS_ADMIN, BODY_NONE },
+	{ "GET", "/api/v1/regions/{region}/devices", api_region_devices, ACCESS_ADMIN, BODY_NONE },
+	/* The live channel (api_ws.c, ws.c): a WebSocket, for people only. */
+	{ "GET", "/ws", api_ws, ACCESS_SELF, BODY_NONE },
+	/* The web app (api_web.c): its pages route in the browser. */
+	{ "GET", "/", api_web_page, ACCESS_PUBLIC, BODY_NONE },
+	{ "GET", "/login", api_web_page, ACCESS_PUBLIC, BODY_NONE },
+	{ "GET", "/app", api_web_page, ACCESS_PUBLIC, BODY_NONE },
+	{ "GET", "/app/*", api_web_page, ACCESS_PUBLIC, BODY_NONE },
+	{ "GET", "/admin", api_web_page, ACCESS_PUBLIC, BODY_NONE },
+	{ "GET", "/admin/*", api_web_page, ACCESS_PUBLIC, BODY_NONE },
+	{ "GET", "/assets/{file}", api_web_asset, ACCESS_PUBLIC, BODY_NONE },
 };
 
 const size_t nroutes = sizeof(routes) / sizeof(routes[0]);
 
 /* Matches path against pattern segment by segment; a {name} segment
- * captures one non-empty segment into params, which point into scratch. */
+ * captures one non-empty segment into params, which point into scratch,
+ * and a final '*' matches any non-empty rest of the path. */
 static bool match(const char *pattern, const char *path, const char **params, char *scratch,
 		  size_t scratch_len)
 {
@@ -55,6 +67,8 @@ static bool match(const char *pattern, const char *path, const char **params, ch
 	size_t np = 0, used = 0;
 
 	while (*p && *u) {
+		if (*p == '*' && p[1] == '\0')
+			return true;
 		if (*p == '{') {
 			size_t n = strcspn(u, "/");
 			if (n == 0 || np == HTTP_MAX_PARAMS || used + n + 1 > scratch_len)

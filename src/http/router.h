@@ -54,6 +54,7 @@ void api_ingest_write(struct http_req *r);
 void api_consumption(struct http_req *r);
 void api_readings(struct http_req *r);
 void api_regions(struct http_req *r);
+void api_region_devices(struct http_req *r);
 void api_login(struct http_req *r);
 void api_logout(struct http_req *r);
 void api_register(struct http_req *r);
@@ -72,5 +73,8 @@ void api_tokens_list(struct http_req *r);
 void api_tokens_create(struct http_req *r);
 void api_tokens_revoke(struct http_req *r);
 void api_audit_list(struct http_req *r);
+void api_ws(struct http_req *r);
+void api_web_page(struct http_req *r);
+void api_web_asset(struct http_req *r);
 
 #endif

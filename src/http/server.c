@@ -8,10 +8,16 @@
  * HTTP server is single-threaded on the loop thread, and blocking work goes
  * to the store's threads, with the connection suspended until its answer.
  *
- * WebSocket (from the next issues on) attaches here: a route answers 101
- * with MHD_create_response_for_upgrade() (MHD_ALLOW_UPGRADE is set), and the
- * upgraded socket is handed to http/ws.c, which will be the only includer of
- * wslay.
+ * WebSocket: a handler answers with http_reply_upgrade(), i.e. 101 through
+ * MHD_create_response_for_upgrade() (MHD_ALLOW_UPGRADE is set).  Once MHD
+ * has sent it, on_upgrade() hands the socket to the handler's callback (the
+ * hub, http/ws.c, the only includer of wslay), which watches it with its
+ * own uv_poll_t; MHD has stopped watching it.  The hub closes it with
+ * http_upgrade_close() (MHD_UPGRADE_ACTION_CLOSE), and MHD's clean-up, which
+ * ends the request (on_completed), runs from the loop right after.  The
+ * server owns the hub: shutdown sends every socket close 1001 first, waits
+ * for them with the requests in flight, closes what is left, and only then
+ * stops MHD.
  *
  * Request states (one struct conn_state per request):
  *
@@ -24,11 +30,15 @@
  * Invariants:
  *  1. A request is answered exactly once; st->resp is set once and queued
  *     from the access handler (after a resume when it came asynchronously).
- *  2. A suspended connection is resumed exactly once, by finish().
+ *  2. A suspended connection is resumed exactly once, by finish(), which
+ *     lets MHD run only from the loop afterwards: st stays valid until the
+ *     code that answered returns.
  *  3. Every byte of body is counted against http.max_body_bytes before it
  *     is stored; a larger body answers 413 without being kept.
  *  4. active counts requests between their first callback and MHD's
  *     completion notice; shutdown waits for it to reach zero.
+ *  5. An upgraded connection is closed exactly once, by
+ *     http_upgrade_close(), and always before MHD_stop_daemon().
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -54,6 +64,7 @@
 #include "auth/throttle.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "http/ws.h"
 #include "store/store.h"
 #include "core/banned.h"
 
@@ -71,7 +82,7 @@ struct token_entry {
 
 #define SESSION_COOKIE	 "kw_session"
 #define SESSION_TOUCH_MS 60000 /* how often a session's last use is written, at most */
-#define MAX_HEADERS	 4
+#define MAX_HEADERS	 6
 
 struct http_server {
 	uv_loop_t *loop;
@@ -94,6 +105,14 @@ struct http_server {
 	struct token_entry *tok;
 	size_t ntok, tokcap;
 	uint64_t *requests; /* (nroutes + 1) x MAX_STATUS counters */
+	struct ws_hub *hub;
+	unsigned upgraded; /* upgraded connections not yet closed (invariant 5) */
+};
+
+/* An upgraded connection, owned by the hub until http_upgrade_close(). */
+struct http_upgrade {
+	struct http_server *srv;
+	struct MHD_UpgradeResponseHandle *urh;
 };
 
 enum phase { RECEIVING, HANDLING, ANSWERED };
@@ -114,6 +133,7 @@ struct http_conn_state {
 	char params[512];
 	char *hdr[2 * MAX_HEADERS]; /* extra answer headers: name, value, ... */
 	bool via_session;	    /* authenticated by the session cookie */
+	http_upgrade_fn upgrade_fn; /* set by http_reply_upgrade() */
 };
 
 static uint64_t mono_ms(void)
@@ -157,9 +177,10 @@ static void add_common_headers(struct http_conn_state *st, struct MHD_Response *
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
 	MHD_add_response_header(resp, "Content-Security-Policy",
-				"default-src 'self'; frame-ancestors 'none'");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	if (st->srv->quiescing)
+				"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+	if (!MHD_get_response_header(resp, "Cache-Control"))
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (st->srv->quiescing && !st->upgrade_fn)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
@@ -171,16 +192,20 @@ static void finish(struct http_conn_state *st, unsigned status, struct MHD_Respo
 		log_error("http", "request %s %s answered twice", st->req.method, st->req.path);
 		return;
 	}
-	add_common_headers(st, resp);
 	for (int i = 0; i < 2 * MAX_HEADERS && st->hdr[i]; i += 2)
 		MHD_add_response_header(resp, st->hdr[i], st->hdr[i + 1]);
+	add_common_headers(st, resp);
 	st->resp = resp;
 	st->status = status;
 	st->phase = ANSWERED;
 	if (st->suspended) {
 		st->suspended = false;
 		MHD_resume_connection(st->conn);
-		run_mhd(st->srv);
+		/* MHD runs from the loop right after, never from here: it may end
+		 * the request at once (an answer it refuses to queue, such as a
+		 * 101 to an HTTP/1.0 client), and our callers still use st. */
+		if (st->srv->d)
+			uv_timer_start(&st->srv->timer, on_timer, 0, 0);
 	}
 }
 
@@ -194,11 +219,63 @@ void http_reply_bytes(struct http_req *r, int status, const char *content_type, 
 	finish(r->priv, (unsigned)status, resp);
 }
 
+void http_reply_static(struct http_req *r, int status, const char *content_type, const void *body,
+		       size_t len)
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	finish(r->priv, (unsigned)status, resp);
+}
+
 void http_reply_json(struct http_req *r, int status, json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(body);
 	http_reply_bytes(r, status, "application/json", text, strlen(text));
+}
+
+/* MHD sent the 101: the socket is the handler's now (see http.h). */
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
+		       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct http_conn_state *st = con_cls;
+	struct http_upgrade *u = xmalloc(sizeof(*u));
+	void *ctx = st->req.ctx;
+
+	*u = (struct http_upgrade){ st->srv, urh };
+	st->req.ctx = NULL; /* fn owns it now */
+	st->req.ctx_free = NULL;
+	st->srv->upgraded++;
+	st->upgrade_fn(ctx, u, sock, extra, extra_len);
+}
+
+void http_reply_upgrade(struct http_req *r, http_upgrade_fn fn)
+{
+	struct http_conn_state *st = r->priv;
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, st);
+
+	st->upgrade_fn = fn;
+	finish(st, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+}
+
+void http_upgrade_close(struct http_upgrade *u)
+{
+	struct http_server *s = u->srv;
+
+	MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+	s->upgraded--;
+	free(u);
+	/* MHD frees the connection on its next run: soon, never from here
+	 * (this may be called from inside one of MHD's callbacks). */
+	if (s->d)
+		uv_timer_start(&s->timer, on_timer, 0, 0);
+}
+
+struct ws_hub *http_hub(struct http_server *s)
+{
+	return s->hub;
 }
 
 void http_reply_empty(struct http_req *r, int status)
@@ -493,6 +570,11 @@ static bool csrf_ok(struct http_conn_state *st)
 	return true;
 }
 
+bool http_same_origin(struct http_req *r)
+{
+	return same_origin(r->priv);
+}
+
 /* /login and /register have no session yet: refuse them from another site. */
 bool http_origin_allowed(struct http_req *r)
 {
@@ -579,6 +661,7 @@ static struct principal session_principal(struct http_server *s, const struct se
 	p.kind = j->user.role == ROLE_ADMIN ? PRINCIPAL_ADMIN_USER : PRINCIPAL_CLIENT;
 	p.user_id = j->user.id;
 	p.session_id = j->sess.id;
+	p.expires_at = j->sess.expires_at;
 	snprintf(p.csrf, sizeof(p.csrf), "%s", j->sess.csrf);
 	snprintf(p.name, sizeof(p.name), "%s", j->user.name ? j->user.name : "");
 	*touch_due = now - j->sess.last_seen_at >= SESSION_TOUCH_MS;
@@ -674,7 +757,7 @@ static bool content_length_too_big(struct http_conn_state *st)
 }
 
 static struct http_conn_state *new_state(struct http_server *s, struct MHD_Connection *conn,
-					 const char *url, const char *method)
+					 const char *url, const char *method, const char *version)
 {
 	struct http_conn_state *st = xcalloc(1, sizeof(*st));
 	int status = 0;
@@ -686,6 +769,7 @@ static struct http_conn_state *new_state(struct http_server *s, struct MHD_Conne
 	st->req.cfg = s->cfg;
 	st->req.method = method;
 	st->req.path = url;
+	st->req.version = version;
 	st->req.priv = st;
 	st->body.limit = (size_t)s->cfg->http_max_body_bytes;
 	st->start_ms = mono_ms();
@@ -746,7 +830,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_conn_state *st = *con_cls;
 
 	if (!st) {
-		*con_cls = st = new_state(s, conn, url, method);
+		*con_cls = st = new_state(s, conn, url, method, version);
 		s->active++;
 		/* Refused before the body: answer now, MHD then skips the body
 		 * and closes the connection instead of reading it all. */
@@ -873,6 +957,7 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
 		free(s);
 		return KW_ECONFIG;
 	}
+	s->hub = ws_hub_new(loop, store);
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
 	uv_poll_init(loop, &s->poll, info->epoll_fd);
 	s->poll.data = s;
@@ -888,9 +973,9 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
 	return 0;
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* One of the server's handles (or the hub) is closed; the last frees it. */
+static void closed_one(struct http_server *s)
 {
-	struct http_server *s = h->data;
 	if (--s->handles_open > 0)
 		return;
 	void (*cb)(void *) = s->close_cb;
@@ -904,18 +989,36 @@ static void on_handle_closed(uv_handle_t *h)
 		cb(ud);
 }
 
+static void on_handle_closed(uv_handle_t *h)
+{
+	closed_one(h->data);
+}
+
+static void on_hub_closed(void *ud)
+{
+	closed_one(ud);
+}
+
 static void on_drain(uv_timer_t *t)
 {
 	struct http_server *s = t->data;
-	if (s->active > 0 && mono_ms() < s->drain_deadline)
+	size_t sockets = ws_hub_count(s->hub);
+
+	if ((s->active > 0 || sockets > 0) && mono_ms() < s->drain_deadline)
 		return;
 	if (s->active > 0)
-		log_warn("http", "closing with %u requests still in flight", s->active);
+		log_warn("http", "closing with %u requests still in flight (%zu WebSockets open)",
+			 s->active, sockets);
 	uv_timer_stop(&s->drain);
+	s->handles_open = 4;
+	ws_hub_close(s->hub, on_hub_closed, s); /* invariant 5: before MHD stops */
+	s->hub = NULL;
+	if (s->upgraded)
+		log_error("http", "%u upgraded connections left open by the hub", s->upgraded);
+	MHD_run(s->d); /* let MHD clean the connections the hub just closed */
 	uv_poll_stop(&s->poll);
 	MHD_stop_daemon(s->d);
 	s->d = NULL;
-	s->handles_open = 3;
 	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
 	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
 	uv_close((uv_handle_t *)&s->drain, on_handle_closed);
@@ -931,6 +1034,7 @@ void http_server_close(struct http_server *s, uint64_t drain_ms, void (*cb)(void
 	fd = MHD_quiesce_daemon(s->d); /* 1. stop accepting */
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
+	ws_hub_shutdown(s->hub);		  /* every WebSocket gets close 1001 */
 	s->drain_deadline = mono_ms() + drain_ms; /* 2. let requests in flight finish */
 	uv_timer_start(&s->drain, on_drain, 0, 10);
 }
@@ -954,6 +1058,9 @@ void http_server_metrics(const struct http_server *s, struct kwbuf *out)
 	kwbuf_printf(out,
 		     "# HELP kilowatt_http_requests_in_flight Requests being handled.\n"
 		     "# TYPE kilowatt_http_requests_in_flight gauge\n"
-		     "kilowatt_http_requests_in_flight %u\n",
-		     s->active);
+		     "kilowatt_http_requests_in_flight %u\n"
+		     "# HELP kilowatt_ws_connections Open WebSocket connections (/ws).\n"
+		     "# TYPE kilowatt_ws_connections gauge\n"
+		     "kilowatt_ws_connections %zu\n",
+		     s->active, s->hub ? ws_hub_count(s->hub) : (size_t)0);
 }

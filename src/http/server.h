@@ -22,8 +22,9 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
 		      struct http_server **out, int *port_out, char *err, size_t errlen);
 
 /*
- * Graceful stop: stops accepting, lets the requests in flight finish (at
- * most drain_ms), closes every connection and frees the server; then cb.
+ * Graceful stop: stops accepting, sends every WebSocket close 1001, lets the
+ * requests in flight and the WebSockets finish (at most drain_ms), closes
+ * every connection and frees the server and its WebSocket hub; then cb.
  */
 void http_server_close(struct http_server *s, uint64_t drain_ms, void (*cb)(void *ud), void *ud);
 

@@ -277,6 +277,14 @@ int query_consumption(struct store_conn *c, const struct store_device *d, const 
 	return rc;
 }
 
+int query_last_reading(struct store_conn *c, int64_t device, int64_t *at)
+{
+	double v;
+	c->ops->idle(c); /* a fresh snapshot, with the device's view (raw.h rule 3) */
+	raw_view_clear(c);
+	return raw_neighbour(c, device, INT64_MAX, -1, at, &v);
+}
+
 int query_days_all(struct store_conn *c, int64_t day_from, int64_t day_to, store_day_fn fn,
 		   void *ud)
 {

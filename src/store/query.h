@@ -41,6 +41,13 @@ int query_consumption(struct store_conn *c, const struct store_device *d, const 
 		      size_t *n);
 
 /*
+ * When the device's newest energy reading was taken (*at, epoch ms), or
+ * KW_ENOTFOUND.  [reader] May follow another query in the same job: it
+ * takes its own snapshot.
+ */
+int query_last_reading(struct store_conn *c, int64_t device, int64_t *at);
+
+/*
  * Calls fn for the daily totals of every device in [day_from, day_to)
  * (device-local dates, days since 1970-01-01), the open hours' included;
  * a device-day may come in several parts.

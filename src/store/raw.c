@@ -834,9 +834,10 @@ int raw_neighbour(struct store_conn *c, int64_t device, int64_t ts, int dir, int
 
 	if (rc == 0)
 		rc = raw_bounds(c, &min, &max);
-	/* Block by block away from ts; the bounds end the walk (invariant 1). */
-	for (b = block_of(dir < 0 ? ts : ts + 1); rc == 0 && b >= min && b < max;
-	     b += dir < 0 ? -SPAN_MS : SPAN_MS) {
+	/* Block by block away from ts; the bounds end the walk (invariant 1).
+	 * A ts past them (INT64_MAX: the latest reading) starts at their edge. */
+	for (b = block_of(dir < 0 ? (ts - 1 < max ? ts - 1 : max) : ts + 1);
+	     rc == 0 && b >= min && b <= max; b += dir < 0 ? -SPAN_MS : SPAN_MS) {
 		if ((rc = block_view(c, device, b, &rec, &n, &cap)) != 0)
 			break;
 		for (size_t k = 0; k < n; k++) {

@@ -90,7 +90,8 @@ void raw_capture(struct store_conn *c, int64_t device);
 void raw_view_clear(struct store_conn *c);
 
 /* The device's energy reading just before ts (dir < 0) or just after it
- * (dir > 0); KW_ENOTFOUND when none.  Walks block by block (one lookup per
+ * (dir > 0); KW_ENOTFOUND when none.  INT64_MAX with dir < 0 finds the
+ * latest.  Walks block by block (one lookup per
  * block), so a counter's neighbour is found across gaps of any length. */
 int raw_neighbour(struct store_conn *c, int64_t device, int64_t ts, int dir, int64_t *ts_out,
 		  double *v_out);

@@ -22,6 +22,9 @@
  *  3. The writer takes the whole queue at once (group commit); queued rows
  *     are bounded by queue_max_rows and submitters are refused beyond it.
  *  4. On close, the writer drains its queue completely before exiting.
+ *  5. The commit hook hears of a batch only after its COMMIT, on the loop
+ *     thread, before the batch's done; the writer reads only hook_on (an
+ *     atomic), never the hook itself.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -35,6 +38,7 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "core/hmap.h"
 #include "core/log.h"
 #include "core/tz.h"
 #include "core/xmalloc.h"
@@ -56,6 +60,8 @@ struct job {
 	void *ud;
 	int rc;
 	size_t rows;
+	struct store_commit_device *cdev; /* batches, for the commit hook */
+	size_t ncdev;
 	struct job *next;
 };
 
@@ -110,6 +116,13 @@ struct store {
 
 	void (*close_cb)(void *);
 	void *close_ud;
+
+	store_commit_fn hook; /* loop thread only */
+	void *hook_ud;
+	atomic_bool hook_on;	   /* the writer collects devices for the hook */
+	struct commit_mark *cmark; /* writer: by device id, see collect_devices() */
+	size_t ncmark;
+	uint32_t cgen;
 };
 
 const double store_batch_rows_bounds[7] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
@@ -199,10 +212,20 @@ static void on_async(uv_async_t *h)
 	pthread_mutex_unlock(&s->cmu);
 	for (; j; j = next) {
 		next = j->next;
+		if (j->cdev && j->rc == 0 && s->hook)
+			s->hook(s->hook_ud, j->cdev, j->ncdev);
+		free(j->cdev);
 		if (j->done)
 			j->done(j->ud, j->rc);
 		free(j);
 	}
+}
+
+void store_set_commit_hook(struct store *s, store_commit_fn fn, void *ud)
+{
+	s->hook = fn;
+	s->hook_ud = ud;
+	atomic_store(&s->hook_on, fn != NULL);
 }
 
 /* --- undo log (writer) ----------------------------------------------------- */
@@ -538,6 +561,65 @@ static void spill_raw(struct store *s)
 	s->ops->idle(s->wconn);
 }
 
+/* Where a device stands in the batch being collected: its index in
+ * j->cdev when gen is the current batch's. */
+struct commit_mark {
+	uint32_t gen;
+	uint32_t idx;
+};
+
+#define CMARK_MAX (1u << 24) /* device ids from here on use a hash map */
+
+/* The index of device in j->cdev, adding it (with ts) when new. */
+static size_t collect_one(struct store *s, struct job *j, struct hmap *big, size_t *cap,
+			  int64_t device, int64_t ts)
+{
+	uint64_t id = (uint64_t)device;
+	size_t n = j->ncdev, at;
+
+	if (id < CMARK_MAX) {
+		if (id >= s->ncmark) {
+			size_t old = s->ncmark;
+			xgrow((void **)&s->cmark, &s->ncmark, id + 1, sizeof(*s->cmark));
+			memset(s->cmark + old, 0, (s->ncmark - old) * sizeof(*s->cmark));
+		}
+		if (s->cmark[id].gen == s->cgen)
+			return s->cmark[id].idx;
+		s->cmark[id] = (struct commit_mark){ s->cgen, (uint32_t)n };
+	} else if ((at = (size_t)*hmap_upsert(big, id, n)) != n) {
+		return at;
+	}
+	xgrow((void **)&j->cdev, cap, n + 1, sizeof(*j->cdev));
+	j->cdev[n] = (struct store_commit_device){ device, ts };
+	j->ncdev = n + 1;
+	return n;
+}
+
+/* The distinct devices of a committed batch, with their newest reading,
+ * for the commit hook (store.h).  This runs on the writer, the ingest
+ * bottleneck, so it is one pass with no hashing: devices are marked in an
+ * array indexed by id with the batch's generation, and a run of rows of the
+ * same device costs one comparison a row. */
+static void collect_devices(struct store *s, struct job *j)
+{
+	const struct store_batch *b = j->batch;
+	struct hmap big = HMAP_INIT;
+	size_t cap = 0, cur = 0;
+
+	if (++s->cgen == 0) { /* wrapped: forget every old mark */
+		memset(s->cmark, 0, s->ncmark * sizeof(*s->cmark));
+		s->cgen = 1;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const struct store_reading *r = &b->rows[i];
+		if (j->ncdev == 0 || r->device != j->cdev[cur].device)
+			cur = collect_one(s, j, &big, &cap, r->device, r->ts);
+		if (r->ts > j->cdev[cur].newest_ts)
+			j->cdev[cur].newest_ts = r->ts;
+	}
+	hmap_release(&big);
+}
+
 /* Runs one group: everything that was queued, in one transaction. */
 static void commit_group(struct store *s, struct job *jobs, size_t rows)
 {
@@ -576,6 +658,10 @@ static void commit_group(struct store *s, struct job *jobs, size_t rows)
 	observe_commit(s, rows,
 		       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
 		       rc == 0, jobs);
+	if (rc == 0 && atomic_load(&s->hook_on)) /* invariant 5 */
+		for (j = jobs; j; j = j->next)
+			if (j->kind == JOB_BATCH && j->rc == 0 && j->batch->accepted > 0)
+				collect_devices(s, j);
 	for (j = jobs; j; j = next) {
 		next = j->next;
 		complete(s, j);
@@ -951,6 +1037,7 @@ static void on_async_closed(uv_handle_t *h)
 	pthread_mutex_destroy(&s->smu);
 	free(s->undo);
 	free(s->gone);
+	free(s->cmark);
 	free(s->rconn);
 	free(s->readers);
 	free(s->default_tz);

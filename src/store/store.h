@@ -145,6 +145,26 @@ int store_submit_batch(struct store *s, struct store_batch *b, store_done_fn don
 typedef int (*store_write_fn)(struct store_conn *c, void *ud);
 int store_submit_write(struct store *s, store_write_fn fn, store_done_fn done, void *ud);
 
+/*
+ * The commit hook: who learns that readings were stored (the WebSocket hub).
+ * After each committed group, fn(ud, devs, n) runs on the loop thread once
+ * per batch that stored new readings, with the batch's distinct devices
+ * (real ids, auto-created ones included) and the newest timestamp of each.
+ * A device whose readings in that batch were all duplicates may be listed
+ * too when others in the batch were new (the batch counts, not each row).
+ * fn runs before the batch's own done.  The writer collects the devices
+ * only while a hook is set, so with none ingest pays nothing; with one it
+ * pays one pass over the batch's rows on the writer (a hash lookup per
+ * change of device between consecutive rows).  fn NULL removes the hook;
+ * batches committed meanwhile are not reported.  [loop]
+ */
+struct store_commit_device {
+	int64_t device;	   /* store_device.id */
+	int64_t newest_ts; /* epoch ms, UTC: the batch's newest reading of it */
+};
+typedef void (*store_commit_fn)(void *ud, const struct store_commit_device *devs, size_t n);
+void store_set_commit_hook(struct store *s, store_commit_fn fn, void *ud);
+
 /* --- reading ------------------------------------------------------------ */
 
 /*

@@ -419,6 +419,38 @@ def c_regions(w, p):
     return Case("/api/v1/regions/consumption?from=2025-01-06&to=2025-01-06")
 
 
+def c_region_devices(w, p):
+    return Case("/api/v1/regions/(none)/devices?from=2025-01-06&to=2025-01-06")
+
+
+def c_ws(w, p):
+    """Without the upgrade headers (but from this origin) a person gets 400
+    naming Upgrade; test_40_ws.py covers the handshake itself."""
+    def check(r, allowed):
+        if allowed:
+            assert (r.error()["code"], r.error()["field"]) == ("missing_field", "Upgrade")
+    return Case("/ws", ok=400, check=check, headers={"Origin": w.kw.origin})
+
+
+def _page(path):
+    """The web app's pages answer index.html to anyone: the data behind them
+    is what the API guards."""
+    def build(w, p):
+        def check(r, allowed):
+            assert b'<script type="module"' in r.body
+        return Case(path, check=check)
+    return build
+
+
+def c_asset(w, p):
+    page = w.kw.get("/").body.decode()
+    asset = re.search(r'src="(/assets/[^"]+)"', page).group(1)
+
+    def check(r, allowed):
+        assert r.status == 200 and len(r.body) > 0
+    return Case(asset, check=check)
+
+
 # method, route pattern exactly as in src/http/router.c, access, request builder
 ROUTES = [
     ("GET", "/healthz", "public", c_healthz),
@@ -452,6 +484,15 @@ ROUTES = [
     ("GET", "/api/v1/devices/{id}/consumption", "user", c_consumption),
     ("GET", "/api/v1/devices/{id}/readings", "user", c_readings),
     ("GET", "/api/v1/regions/consumption", "admin", c_regions),
+    ("GET", "/api/v1/regions/{region}/devices", "admin", c_region_devices),
+    ("GET", "/ws", "self", c_ws),
+    ("GET", "/", "public", _page("/")),
+    ("GET", "/login", "public", _page("/login")),
+    ("GET", "/app", "public", _page("/app")),
+    ("GET", "/app/*", "public", _page("/app/devices/x")),
+    ("GET", "/admin", "public", _page("/admin")),
+    ("GET", "/admin/*", "public", _page("/admin/users")),
+    ("GET", "/assets/{file}", "public", c_asset),
 ]
 
 

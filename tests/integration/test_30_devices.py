@@ -6,7 +6,7 @@ import pytest
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 RFC3339_UTC_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
 KEYS = {"id", "serial", "name", "description", "address", "region", "timezone",
-        "max_hourly_kwh", "reading_type", "created_at", "has_claim_code"}
+        "max_hourly_kwh", "reading_type", "created_at", "has_claim_code", "owners"}
 
 
 def test_create_minimal_defaults(kw):
@@ -19,7 +19,7 @@ def test_create_minimal_defaults(kw):
     assert {k: d[k] for k in KEYS - {"id", "created_at"}} == {
         "serial": None, "name": "kitchen", "description": "", "address": "", "region": "",
         "timezone": "UTC", "max_hourly_kwh": None, "reading_type": "interval",
-        "has_claim_code": False}
+        "has_claim_code": False, "owners": []}
     assert kw.get(f"/api/v1/devices/{d['id']}").json() == d
 
 

@@ -19,6 +19,7 @@ DEFAULTS = {
     ("http", "request_timeout"): "30s",
     ("http", "secure_cookies"): "false",
     ("http", "public_origin"): "",
+    ("http", "web_root"): "",
     ("auth", "session_idle"): "43200s",
     ("auth", "session_max"): "604800s",
     ("auth", "allow_signup"): "false",

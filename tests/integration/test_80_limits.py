@@ -11,7 +11,7 @@ T = 1736121600000
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     "Cache-Control": "no-store",
 }
 
@@ -100,7 +100,7 @@ def test_wrong_content_type_is_415(small, path, ctype):
     assert (err["code"], err["field"]) == ("unsupported_media_type", "Content-Type")
 
 
-@pytest.mark.parametrize("path", ["/", "/api", "/api/v1", "/api/v1/devices/", "/api/v1//devices",
+@pytest.mark.parametrize("path", ["/api", "/api/v1", "/api/v1/devices/", "/api/v1//devices",
                                   "/api/v1/devices/L1/nothing", "/api/v2/devices", "/HEALTHZ",
                                   "/metrics/", "/write/x"])
 def test_unknown_routes_are_404(small, path):
