@@ -829,7 +829,7 @@ int raw_neighbour(struct store_conn *c, int64_t device, int64_t ts, int dir, int
 {
 	struct raw_rec *rec = NULL;
 	size_t n = 0, cap = 0;
-	int64_t min, max, b;
+	int64_t min = 0, max = 0, b;
 	int rc = prepare(c, device);
 
 	if (rc == 0)
