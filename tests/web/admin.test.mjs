@@ -79,6 +79,20 @@ async function tableRows(scope) {
 	return scope.locator('table').first().evaluate((t) => [...t.tBodies[0].rows].map((r) => [...r.cells].map((c) => c.textContent.trim())));
 }
 
+// A fresh page, logged in as the admin (and opened at path, if given).
+async function adminPage(path, opts) {
+	const page = await newPage(browser, kw, opts);
+	await login(page, admin);
+	if (path) await page.goto(path);
+	return page;
+}
+
+// The end of a test: the page logged no error, and closes.
+async function closeClean(page) {
+	assert.deepEqual(page.problems, []);
+	await page.context().close();
+}
+
 async function confirmDialog(page, action) {
 	const dlg = page.getByRole('dialog');
 	await dlg.waitFor();
@@ -87,8 +101,7 @@ async function confirmDialog(page, action) {
 }
 
 test('admin flow: a client and a device made in the forms, mapped, and the client sees the device through the API', async () => {
-	const page = await newPage(browser, kw);
-	await login(page, admin);
+	const page = await adminPage();
 	assert.equal(new URL(page.url()).pathname, '/admin');
 
 	// The client, with a generated password shown once.
@@ -174,14 +187,11 @@ test('admin flow: a client and a device made in the forms, mapped, and the clien
 	await devs.getByRole('table').getByRole('link', { name: 'Garage meter' }).waitFor({ state: 'detached' });
 	assert.deepEqual((await asClient(lea.cookie, '/api/v1/devices')).devices.map((d) => d.serial), ['SN-100200']);
 
-	assert.deepEqual(page.problems, []);
-	await page.context().close();
+	await closeClean(page);
 });
 
 test('an API validation error (an email in use) appears next to the email field', async () => {
-	const page = await newPage(browser, kw);
-	await login(page, admin);
-	await page.goto('/admin/users');
+	const page = await adminPage('/admin/users');
 	await page.getByRole('button', { name: 'New user' }).click();
 	const form = page.getByRole('region', { name: 'New user' });
 	await form.getByLabel('Name').fill('Someone Else');
@@ -201,15 +211,12 @@ test('an API validation error (an email in use) appears next to the email field'
 	await page.waitForFunction((el) => el.getAttribute('aria-invalid') === 'true', await pw.elementHandle());
 	assert.match(await form.locator(`[id="${await pw.getAttribute('aria-describedby')}"]`).textContent(), /at least 10/);
 	assert.equal(await email.getAttribute('aria-invalid'), null);
-	assert.deepEqual(page.problems, []);
-	await page.context().close();
+	await closeClean(page);
 });
 
 test('search is debounced into ?q=, and a password reset shows a new password once that logs in', async () => {
 	await kw.api('POST', '/api/v1/users', { name: 'Bob Martin', email: 'bob@example.test', password: 'bob-password-1' });
-	const page = await newPage(browser, kw);
-	await login(page, admin);
-	await page.goto('/admin/users');
+	const page = await adminPage('/admin/users');
 	await page.getByRole('link', { name: 'Ada Admin' }).waitFor();
 	// Paging: 25 a page, "Next" and back with "Previous".
 	const emails = async () => (await tableRows(page.getByRole('main'))).map((r) => r[1]);
@@ -249,16 +256,13 @@ test('search is debounced into ?q=, and a password reset shows a new password on
 	await page.getByRole('heading', { name: 'Bob Martin', level: 1 }).waitFor();
 	assert.equal(await page.locator('.secret-box').count(), 0);
 	assert.equal(await page.getByRole('main').evaluate((m, pw) => m.textContent.includes(pw) || [...m.querySelectorAll('input')].some((i) => i.value === pw), fresh), false);
-	assert.deepEqual(page.problems, []);
-	await page.context().close();
+	await closeClean(page);
 });
 
 test('a user is edited, disabled and deleted through its page', async () => {
 	await kw.api('POST', '/api/v1/users', { name: 'Carl Ng', email: 'carl@example.test', password: 'carl-password-1' });
 	const carlId = await userId('carl@example.test');
-	const page = await newPage(browser, kw);
-	await login(page, admin);
-	await page.goto(`/admin/users/${carlId}`);
+	const page = await adminPage(`/admin/users/${carlId}`);
 	const details = page.getByRole('region', { name: 'Details' });
 	await details.getByLabel('Name').fill('Carl Nguyen');
 	await details.getByLabel('Customer reference').fill('C-3003');
@@ -294,16 +298,13 @@ test('a user is edited, disabled and deleted through its page', async () => {
 	await page.waitForURL((u) => u.pathname === '/admin/users');
 	const gone = await fetch(`${kw.url}/api/v1/users/${carlId}`, { headers: { Authorization: `Bearer ${kw.admin}` } });
 	assert.equal(gone.status, 404);
-	assert.deepEqual(page.problems, []);
-	await page.context().close();
+	await closeClean(page);
 });
 
 test('a device is edited, its claim code set and cleared, and it is deleted with its readings', async () => {
 	const d = await kw.api('POST', '/api/v1/devices', { name: 'Shed meter', serial: 'SN-EDIT-1', region: 'BE-Flanders', timezone: 'Europe/Brussels', max_hourly_kwh: 2 });
 	await kw.api('POST', '/api/v1/measurements', [{ timestamp: '2025-02-08T10:00:00Z', device_id: 'SN-EDIT-1', measurement_value: 1.25 }]);
-	const page = await newPage(browser, kw);
-	await login(page, admin);
-	await page.goto('/admin/devices?q=shed');
+	const page = await adminPage('/admin/devices?q=shed');
 	await page.getByLabel('Search devices').waitFor();
 	assert.equal(await page.getByLabel('Search devices').inputValue(), 'shed');
 	await page.getByRole('link', { name: 'Shed meter' }).click();
@@ -346,15 +347,12 @@ test('a device is edited, its claim code set and cleared, and it is deleted with
 	await page.waitForURL((u) => u.pathname === '/admin/devices');
 	const res = await fetch(`${kw.url}/api/v1/devices/SN-EDIT-1/readings?from=2025-02-08&to=2025-02-08`, { headers: { Authorization: `Bearer ${kw.admin}` } });
 	assert.equal(res.status, 404);
-	assert.deepEqual(page.problems, []);
-	await page.context().close();
+	await closeClean(page);
 });
 
 test('a token is shown once with a copy button, works, and answers 401 once revoked', async () => {
 	await kw.api('POST', '/api/v1/devices', { name: 'Feeder test', serial: 'SN-TOK-1', timezone: 'UTC' });
-	const page = await newPage(browser, kw);
-	await login(page, admin);
-	await page.goto('/admin/tokens');
+	const page = await adminPage('/admin/tokens');
 	await page.getByRole('button', { name: 'New token' }).click();
 	const form = page.getByRole('region', { name: 'New token' });
 	await form.getByLabel('Name').fill('gateway north');
@@ -400,14 +398,11 @@ test('a token is shown once with a copy button, works, and answers 401 once revo
 	await page.locator('tbody tr', { hasText: 'gateway north' }).waitFor();
 	assert.equal(await page.locator('input.secret').count(), 0);
 	assert.equal((await page.content()).includes(token), false);
-	assert.deepEqual(page.problems, []);
-	await page.context().close();
+	await closeClean(page);
 });
 
 test('the audit log filters by object type, and shows what changed', async () => {
-	const page = await newPage(browser, kw);
-	await login(page, admin);
-	await page.goto('/admin/audit');
+	const page = await adminPage('/admin/audit');
 	await page.getByRole('table').waitFor();
 	await page.getByLabel('Object type').selectOption('token');
 	await page.waitForURL((u) => u.searchParams.get('object_type') === 'token');
@@ -441,8 +436,7 @@ test('the audit log filters by object type, and shows what changed', async () =>
 	const leaRows = await tableRows(main);
 	assert.ok(leaRows.length >= 1);
 	for (const r of leaRows) assert.ok(r[1] === 'Léa Dubois' || r[3].includes('lea@example.test'), `an entry not about Léa: ${r.join(' | ')}`);
-	assert.deepEqual(page.problems, []);
-	await page.context().close();
+	await closeClean(page);
 });
 
 test('region dashboard: a chosen month shows the API totals per region, and a region ranks its devices', async () => {
@@ -463,8 +457,7 @@ test('region dashboard: a chosen month shows the API totals per region, and a re
 	readings.push({ timestamp: '2025-04-02T10:00:00Z', device_id: 'RG-N1', measurement_value: 99 });
 	await kw.api('POST', '/api/v1/measurements', readings);
 
-	const page = await newPage(browser, kw);
-	await login(page, admin);
+	const page = await adminPage();
 	await page.getByRole('heading', { name: 'Consumption by region' }).waitFor();
 	await page.getByLabel('Month', { exact: true }).fill('2025-03');
 	await page.waitForURL((u) => u.searchParams.get('month') === '2025-03');
@@ -514,14 +507,11 @@ test('region dashboard: a chosen month shows the API totals per region, and a re
 	await page.getByRole('link', { name: '← All regions' }).click();
 	await page.waitForURL((u) => u.pathname === '/admin/regions' && u.searchParams.get('period') === 'current-week');
 	await page.getByText(/No consumption recorded for this week/).waitFor();
-	assert.deepEqual(page.problems, []);
-	await page.context().close();
+	await closeClean(page);
 });
 
 test('on a 360-px phone the users list is legible without sideways scrolling', async () => {
-	const page = await newPage(browser, kw, { phone: true });
-	await login(page, admin);
-	await page.goto('/admin/users');
+	const page = await adminPage('/admin/users', { phone: true });
 	await page.getByRole('link', { name: 'Ada Admin' }).waitFor();
 	assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal page scroll');
 	await shot(page, 'phone-admin-users');
@@ -529,6 +519,5 @@ test('on a 360-px phone the users list is legible without sideways scrolling', a
 	await page.getByRole('heading', { name: 'Total kWh per region · March 2025' }).waitFor();
 	assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal page scroll on the dashboard');
 	await shot(page, 'phone-admin-region-dashboard');
-	assert.deepEqual(page.problems, []);
-	await page.context().close();
+	await closeClean(page);
 });

@@ -2,26 +2,21 @@
 // reading type are fixed at creation, and the page says why), set or clear
 // its claim code, manage its owners, delete it; and a link to the chart
 // its customers see.
-import { del, get, patch, post, qs } from '../api.js';
+import { del, get, patch, qs } from '../api.js';
 import * as live from '../live.js';
-import { ago, confirm, errorBox, field, h, kwh, mount, pageHead, showErrors, spinner, table, toast, when } from '../ui.js';
-import { failInto, loadInto, picker, stacked } from './common.js';
+import { ago, field, h, kwh, mount, pageHead, showErrors, toast, when } from '../ui.js';
+import { confirmButton, fetchDetail, mappingSection, saveForm } from './common.js';
 import { deviceFields, readDeviceForm } from './devform.js';
 
 export default async function page(ctx) {
 	const id = ctx.params.id;
-	mount(ctx.main, backLink(), spinner());
-	let device;
-	try {
-		device = await get(`/api/v1/devices/${encodeURIComponent(id)}`, { signal: ctx.signal });
-	} catch (e) {
-		if (e.name === 'AbortError' || e.status === 401) throw e;
-		document.title = 'Device · kilowatt';
-		if (e.status === 404) {
-			return mount(ctx.main, backLink(), h('div', { class: 'empty' }, h('h1', { tabindex: '-1' }, 'No such device'), h('p', {}, `There is no device “${id}”; it may have been deleted.`)));
-		}
-		return mount(ctx.main, backLink(), errorBox(e, () => ctx.navigate(location.pathname, { replace: true })));
-	}
+	let device = await fetchDetail(ctx, {
+		path: `/api/v1/devices/${encodeURIComponent(id)}`,
+		back: backLink,
+		title: 'Device',
+		gone: ['No such device', `There is no device “${id}”; it may have been deleted.`],
+	});
+	if (!device) return;
 
 	const head = h('div');
 	const today = h('p', { class: 'subhead', 'aria-live': 'polite' });
@@ -96,34 +91,18 @@ const TYPES = {
 };
 
 function detailsCard(ctx, device, saved) {
-	const status = h('span', { class: 'muted save-status', role: 'status' });
-	const submit = h('button', { class: 'primary', type: 'submit' }, 'Save changes');
-	const form = h('form', { novalidate: true }, deviceFields({ creating: false, device }), h('div', { class: 'actions' }, submit, status));
-	form.addEventListener('input', () => (status.textContent = ''));
-	form.addEventListener('submit', async (e) => {
-		e.preventDefault();
-		const want = readDeviceForm(form, { creating: false });
-		if (want.error) return showErrors(form, want.error);
-		const body = {};
-		for (const [k, v] of Object.entries(want)) if (v !== (device[k] ?? (k === 'serial' || k === 'max_hourly_kwh' ? null : ''))) body[k] = v;
-		showErrors(form, null);
-		if (Object.keys(body).length === 0) {
-			status.textContent = 'Nothing changed.';
-			return;
-		}
-		submit.disabled = true;
-		status.textContent = 'Saving…';
-		try {
+	const form = saveForm(deviceFields({ creating: false, device }), {
+		changes: () => {
+			const want = readDeviceForm(form, { creating: false });
+			if (want.error) return want;
+			const body = {};
+			for (const [k, v] of Object.entries(want)) if (v !== (device[k] ?? (k === 'serial' || k === 'max_hourly_kwh' ? null : ''))) body[k] = v;
+			return body;
+		},
+		save: async (body) => {
 			device = await patch(`/api/v1/devices/${device.id}`, body, { signal: ctx.signal });
-			status.textContent = 'Saved.';
 			saved(device);
-		} catch (err) {
-			if (err.name === 'AbortError') return;
-			status.textContent = '';
-			showErrors(form, err);
-		} finally {
-			submit.disabled = false;
-		}
+		},
 	});
 	return h(
 		'section',
@@ -150,92 +129,36 @@ function detailsCard(ctx, device, saved) {
 
 // Owners: the users this device is mapped to.
 function ownersSection(ctx, getDevice) {
-	const list = h('div');
-	const error = h('p', { class: 'form-error', role: 'alert' });
-	let ownerIds = new Set();
-	const pick = picker({
-		id: 'assign-user',
-		label: 'Assign to a user',
-		placeholder: 'Search by name, email or customer ref.',
-		signal: ctx.signal,
-		search: async (q, signal) => (await get(`/api/v1/users${qs({ q, limit: 8 })}`, { signal })).users,
-		describe: (u) => [u.name, [u.email, u.role === 'admin' ? 'admin' : null, u.disabled ? 'disabled' : null].filter(Boolean).join(' · ')],
-		taken: (u) => ownerIds.has(u.id),
-		onPick: async (u) => {
-			await post('/api/v1/mappings', { user_id: u.id, device_id: getDevice().id }, { signal: ctx.signal });
-			toast(`${getDevice().name} is now assigned to ${u.name}.`, 'ok');
-			await load();
-			pick.refresh();
+	return mappingSection(ctx, {
+		title: 'Owners',
+		headingId: 'owners-h',
+		pick: {
+			id: 'assign-user',
+			label: 'Assign to a user',
+			placeholder: 'Search by name, email or customer ref.',
+			search: async (q, signal) => (await get(`/api/v1/users${qs({ q, limit: 8 })}`, { signal })).users,
+			describe: (u) => [u.name, [u.email, u.role === 'admin' ? 'admin' : null, u.disabled ? 'disabled' : null].filter(Boolean).join(' · ')],
 		},
+		link: (u) => ({ user_id: u.id, device_id: getDevice().id }),
+		rows: async () => {
+			const id = getDevice().id;
+			const [dev, maps] = await Promise.all([
+				get(`/api/v1/devices/${id}`, { signal: ctx.signal }),
+				get(`/api/v1/mappings${qs({ device_id: id })}`, { signal: ctx.signal }),
+			]);
+			const byUser = new Map(maps.mappings.map((m) => [m.user_id, m]));
+			return (dev.owners || []).map((o) => ({ ...o, mapping: byUser.get(o.id) }));
+		},
+		none: () => h('p', { class: 'muted' }, 'Nobody sees this device yet. Assign it to its customer below.'),
+		caption: () => 'Owners',
+		columns: [
+			['Name', (o) => h('a', { href: `/admin/users/${o.id}` }, o.name || o.email)],
+			['Email', (o) => h('span', { class: 'break' }, o.email)],
+		],
+		assigned: (u) => `${getDevice().name} is now assigned to ${u.name}.`,
+		confirmText: (o) => `${o.name} will no longer see ${getDevice().name} or its consumption.`,
+		removed: (o) => `${o.name} no longer sees ${getDevice().name}.`,
 	});
-
-	async function load() {
-		const d = getDevice();
-		await loadInto(
-			list,
-			async () => {
-				const [dev, maps] = await Promise.all([
-					get(`/api/v1/devices/${d.id}`, { signal: ctx.signal }),
-					get(`/api/v1/mappings${qs({ device_id: d.id })}`, { signal: ctx.signal }),
-				]);
-				const byUser = new Map(maps.mappings.map((m) => [m.user_id, m]));
-				return (dev.owners || []).map((o) => ({ ...o, mapping: byUser.get(o.id) }));
-			},
-			(rows) => {
-				ownerIds = new Set(rows.map((r) => r.id));
-				if (rows.length === 0) return h('p', { class: 'muted' }, 'Nobody sees this device yet. Assign it to its customer below.');
-				return stacked(
-					table(
-						'Owners',
-						[
-							['Name', (o) => h('a', { href: `/admin/users/${o.id}` }, o.name || o.email)],
-							['Email', (o) => h('span', { class: 'break' }, o.email)],
-							['', (o) => removeButton(o), 'act'],
-						],
-						rows,
-					),
-				);
-			},
-		);
-	}
-
-	function removeButton(o) {
-		const btn = h(
-			'button',
-			{
-				type: 'button',
-				class: 'danger small',
-				'aria-label': `Remove ${o.name}`,
-				disabled: !o.mapping,
-				onclick: async () => {
-					if (!(await confirm(`Remove ${o.name}?`, `${o.name} will no longer see ${getDevice().name} or its consumption.`, 'Remove'))) return;
-					btn.disabled = true;
-					error.textContent = '';
-					try {
-						await del(`/api/v1/mappings/${o.mapping.id}`, { signal: ctx.signal });
-						toast(`${o.name} no longer sees ${getDevice().name}.`, 'ok');
-						await load();
-						pick.refresh();
-					} catch (e) {
-						failInto(error, e);
-						btn.disabled = false;
-					}
-				},
-			},
-			'Remove',
-		);
-		return btn;
-	}
-
-	const el = h(
-		'section',
-		{ class: 'card', 'aria-labelledby': 'owners-h' },
-		h('h2', { id: 'owners-h' }, 'Owners'),
-		error,
-		list,
-		h('div', { class: 'assign' }, pick.el),
-	);
-	return { el, load };
 }
 
 function claimCard(ctx, getDevice, changed) {
@@ -287,34 +210,28 @@ function claimCard(ctx, getDevice, changed) {
 
 function deleteCard(ctx, getDevice) {
 	const error = h('p', { class: 'form-error', role: 'alert' });
-	const btn = h(
-		'button',
-		{
-			type: 'button',
-			class: 'danger',
-			onclick: async () => {
-				const d = getDevice();
-				if (!(await confirm(`Delete ${d.name}?`, `This deletes ${d.name} together with all its readings (every channel), its hourly and daily totals, its counter state and its owner assignments. It cannot be undone.`, 'Delete device'))) return;
-				btn.disabled = true;
-				error.textContent = '';
-				try {
-					await del(`/api/v1/devices/${d.id}`, { signal: ctx.signal });
-					toast(`${d.name} and its readings were deleted.`, 'ok');
-					ctx.navigate('/admin/devices');
-				} catch (e) {
-					failInto(error, e);
-					btn.disabled = false;
-				}
-			},
-		},
-		'Delete device',
-	);
 	return h(
 		'section',
 		{ class: 'card danger-zone', 'aria-labelledby': 'del-h' },
 		h('h2', { id: 'del-h' }, 'Delete'),
 		h('p', { class: 'muted small' }, 'Deleting a device also deletes all its readings and totals, and removes it from its owners. Tokens scoped to this device stop working.'),
-		btn,
+		confirmButton(
+			'Delete device',
+			{ class: 'danger' },
+			{
+				error,
+				ask: () => {
+					const d = getDevice();
+					return [`Delete ${d.name}?`, `This deletes ${d.name} together with all its readings (every channel), its hourly and daily totals, its counter state and its owner assignments. It cannot be undone.`, 'Delete device'];
+				},
+				act: async () => {
+					const d = getDevice();
+					await del(`/api/v1/devices/${d.id}`, { signal: ctx.signal });
+					toast(`${d.name} and its readings were deleted.`, 'ok');
+					ctx.navigate('/admin/devices');
+				},
+			},
+		),
 		error,
 	);
 }

@@ -1,83 +1,44 @@
 // devices.js - /admin/devices: every meter, searchable by name, serial or
 // region (?q= in the URL), with its owners; and the "New device" form with
 // every field of docs/API.md.
-import { get, post, qs } from '../api.js';
-import { field, formValues, h, mount, pageHead, showErrors, table, toast } from '../ui.js';
-import { limitText, loadInto, ownersList, pager, panel, searchBox, setQuery, stacked } from './common.js';
+import { post } from '../api.js';
+import { empty, field, formValues, h, showErrors, table, toast } from '../ui.js';
+import { limitText, listPage, ownersList, panel, stacked } from './common.js';
 import { browserZone, deviceFields, readDeviceForm } from './devform.js';
 
-const PAGE = 25;
-
 export default async function page(ctx) {
-	let q = ctx.query.get('q') || '';
-	const list = h('div', { class: 'list' });
-	const formSlot = h('div');
-
-	const pages = pager(async (cursor) => {
-		const data = await loadInto(
-			list,
-			() => get(`/api/v1/devices${qs({ q, limit: PAGE, cursor })}`, { signal: ctx.signal }),
-			(d) => render(d.devices),
-		);
-		return data?.next_cursor;
-	}, 'devices');
-
-	function render(devices) {
-		if (devices.length === 0) {
-			return h(
-				'div',
-				{ class: 'empty' },
-				h('h2', {}, q ? 'No device matches' : 'No devices yet'),
-				h('p', {}, q ? `No device’s name, serial or region contains “${q}”.` : 'Add the first meter with “New device”, or let meters create themselves (ingest.auto_create_devices).'),
+	await listPage(ctx, {
+		title: 'Devices',
+		newLabel: '+ New device',
+		form: (close) => newDeviceForm(ctx, close),
+		path: '/api/v1/devices',
+		key: 'devices',
+		searchLabel: 'Search devices',
+		placeholder: 'Name, serial or region',
+		render: (devices, q) => {
+			if (devices.length === 0) {
+				return empty(
+					q ? 'No device matches' : 'No devices yet',
+					q ? `No device’s name, serial or region contains “${q}”.` : 'Add the first meter with “New device”, or let meters create themselves (ingest.auto_create_devices).',
+				);
+			}
+			return stacked(
+				table(
+					'Devices',
+					[
+						['Name', (d) => h('a', { href: `/admin/devices/${d.id}` }, d.name)],
+						['Serial', (d) => (d.serial ? h('code', {}, d.serial) : h('span', { class: 'muted' }, '—'))],
+						['Region', (d) => (d.region ? h('a', { href: `/admin/regions/${encodeURIComponent(d.region)}`, class: 'quiet' }, d.region) : h('span', { class: 'muted' }, '—'))],
+						['Time zone', (d) => d.timezone, 'nowrap'],
+						['Limit', (d) => limitText(d.max_hourly_kwh), 'num nowrap'],
+						['Owners', (d) => ownersList(d.owners)],
+					],
+					devices,
+					{ rowClick: (d) => ctx.navigate(`/admin/devices/${d.id}`) },
+				),
 			);
-		}
-		return stacked(
-			table(
-				'Devices',
-				[
-					['Name', (d) => h('a', { href: `/admin/devices/${d.id}` }, d.name)],
-					['Serial', (d) => (d.serial ? h('code', {}, d.serial) : h('span', { class: 'muted' }, '—'))],
-					['Region', (d) => (d.region ? h('a', { href: `/admin/regions/${encodeURIComponent(d.region)}`, class: 'quiet' }, d.region) : h('span', { class: 'muted' }, '—'))],
-					['Time zone', (d) => d.timezone, 'nowrap'],
-					['Limit', (d) => limitText(d.max_hourly_kwh), 'num nowrap'],
-					['Owners', (d) => ownersList(d.owners)],
-				],
-				devices,
-				{ rowClick: (d) => ctx.navigate(`/admin/devices/${d.id}`) },
-			),
-		);
-	}
-
-	const newButton = h('button', { class: 'primary', 'aria-expanded': 'false', onclick: () => toggleForm() }, '+ New device');
-	function toggleForm(open = formSlot.childElementCount === 0) {
-		newButton.setAttribute('aria-expanded', String(open));
-		if (!open) return mount(formSlot);
-		mount(formSlot, newDeviceForm(ctx, () => toggleForm(false)));
-		formSlot.querySelector('input')?.focus();
-	}
-
-	mount(
-		ctx.main,
-		pageHead('Devices', newButton),
-		formSlot,
-		h(
-			'div',
-			{ class: 'toolbar' },
-			searchBox({
-				label: 'Search devices',
-				placeholder: 'Name, serial or region',
-				value: q,
-				onSearch: (text) => {
-					q = text;
-					setQuery({ q });
-					pages.reset();
-				},
-			}),
-		),
-		list,
-		pages.el,
-	);
-	await pages.reset();
+		},
+	});
 }
 
 function newDeviceForm(ctx, close) {

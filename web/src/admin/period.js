@@ -4,7 +4,9 @@
 //   ?month=2025-02
 //   ?from=2025-02-01&to=2025-02-14        (dates, both included)
 // Periods are taken in the browser's time zone (the API's tz parameter).
-import { h } from '../ui.js';
+// periodView() is the frame of a page that shows one period.
+import * as live from '../live.js';
+import { debounce, errorBox, h, mount, spinner } from '../ui.js';
 import { browserZone } from './devform.js';
 
 export const PERIODS = [
@@ -141,4 +143,77 @@ export function periodControl(p, onChange) {
 		h('div', { class: 'field month-field' }, h('label', { for: 'period-month' }, 'Month'), month),
 		custom,
 	);
+}
+
+// The frame of a page that shows one period (the region pages): the
+// picker in view.controls (a pick goes into the URL, runs changed(period)
+// and reloads) and view.body, which view.load() fills with what
+// render(data, period) draws from fetchData(period): a spinner the first
+// time, dimmed while it reloads, the error with a retry (or failed(e),
+// when that answers something).  render() answers the chart it drew, if
+// any, destroyed before the next render.  New readings reload quietly (at
+// most every 3 s) when the period reaches today, and so does a reconnect,
+// after resynced().
+export function periodView(ctx, { fetchData, render, failed, changed, resynced }) {
+	let chart = null;
+	let seq = 0;
+	const view = { period: readPeriod(ctx.query), controls: h('div'), body: h('div', { class: 'dash-body' }), load, show };
+	const { body } = view;
+
+	function paintControls() {
+		mount(
+			view.controls,
+			periodControl(view.period, (p) => {
+				view.period = p;
+				history.pushState(null, '', `${location.pathname}?${periodQuery(p)}`);
+				changed?.(p);
+				paintControls();
+				load();
+			}),
+		);
+	}
+
+	function dropChart() {
+		chart?.destroy();
+		chart = null;
+	}
+
+	// Draws data (again, for region.js's "Show all"), with a new chart.
+	function show(data) {
+		dropChart();
+		chart = render(data, view.period) ?? null;
+	}
+
+	async function load({ quiet = false } = {}) {
+		const mine = ++seq;
+		if (!quiet) {
+			if (body.childElementCount) body.setAttribute('aria-busy', 'true');
+			else mount(body, spinner());
+		}
+		try {
+			const data = await fetchData(view.period);
+			if (mine !== seq) return;
+			show(data);
+		} catch (e) {
+			if (e.name === 'AbortError' || e.status === 401 || mine !== seq) return;
+			dropChart();
+			mount(body, failed?.(e) || errorBox(e, () => load()));
+		} finally {
+			if (mine === seq) body.removeAttribute('aria-busy');
+		}
+	}
+
+	paintControls();
+	const refresh = debounce(() => isCurrent(view.period) && load({ quiet: true }), 3000);
+	live.on('reading', refresh, ctx.signal);
+	live.on(
+		'resync',
+		() => {
+			resynced?.();
+			load({ quiet: true });
+		},
+		ctx.signal,
+	);
+	ctx.signal.addEventListener('abort', () => chart?.destroy(), { once: true });
+	return view;
 }

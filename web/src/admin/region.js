@@ -3,9 +3,8 @@
 // of the top devices.  "(none)" is the devices without a region.
 import { get, qs } from '../api.js';
 import { barChart } from '../client/chart.js';
-import * as live from '../live.js';
-import { debounce, empty, errorBox, h, kwh, mount, num, pageHead, spinner, table } from '../ui.js';
-import { apiParams, isCurrent, periodControl, periodLabel, periodPhrase, periodQuery, readPeriod } from './period.js';
+import { empty, h, kwh, mount, num, pageHead, table } from '../ui.js';
+import { apiParams, periodLabel, periodPhrase, periodQuery, periodView } from './period.js';
 import { share, shareCell, stat } from './regions.js';
 
 const TOP = 10;
@@ -19,58 +18,23 @@ function short(name, n = 18) {
 export default async function page(ctx) {
 	const region = ctx.params.region;
 	const title = region === '(none)' ? 'Devices without a region' : region;
-	let period = readPeriod(ctx.query);
-	const back = h('a', { href: `/admin/regions?${periodQuery(period)}` }, '← All regions');
-	const controls = h('div');
-	const body = h('div', { class: 'dash-body' });
-	let chart = null;
 	let showAll = false;
+	const view = periodView(ctx, {
+		fetchData: (period) => get(`/api/v1/regions/${encodeURIComponent(region)}/devices${qs(apiParams(period))}`, { signal: ctx.signal }),
+		render,
+		failed: (e) => e.status === 404 && e.field === 'region' && empty('No device in this region', `No device has the region “${region}” (any more). Devices get a region on their page.`, h('p', {}, h('a', { href: '/admin/devices' }, 'Go to devices'))),
+		changed: (p) => back.setAttribute('href', `/admin/regions?${periodQuery(p)}`),
+	});
+	const { body } = view;
+	const back = h('a', { href: `/admin/regions?${periodQuery(view.period)}` }, '← All regions');
 
-	mount(ctx.main, h('p', { class: 'crumb' }, back), pageHead(title), controls, body);
+	mount(ctx.main, h('p', { class: 'crumb' }, back), pageHead(title), view.controls, body);
 
-	function paintControls() {
-		back.setAttribute('href', `/admin/regions?${periodQuery(period)}`);
-		mount(
-			controls,
-			periodControl(period, (p) => {
-				period = p;
-				history.pushState(null, '', `${location.pathname}?${periodQuery(p)}`);
-				paintControls();
-				load();
-			}),
-		);
-	}
-	paintControls();
-
-	let seq = 0;
-	async function load({ quiet = false } = {}) {
-		const mine = ++seq;
-		if (!quiet) {
-			if (body.childElementCount) body.setAttribute('aria-busy', 'true');
-			else mount(body, spinner());
-		}
-		try {
-			const res = await get(`/api/v1/regions/${encodeURIComponent(region)}/devices${qs(apiParams(period))}`, { signal: ctx.signal });
-			if (mine !== seq) return;
-			render(res);
-		} catch (e) {
-			if (e.name === 'AbortError' || e.status === 401 || mine !== seq) return;
-			chart?.destroy();
-			chart = null;
-			if (e.status === 404 && e.field === 'region') mount(body, empty('No device in this region', `No device has the region “${region}” (any more). Devices get a region on their page.`, h('p', {}, h('a', { href: '/admin/devices' }, 'Go to devices'))));
-			else mount(body, errorBox(e, () => load()));
-		} finally {
-			if (mine === seq) body.removeAttribute('aria-busy');
-		}
-	}
-
-	function render(res) {
+	function render(res, period) {
 		const label = periodLabel(period, res.from, res.to);
 		const devices = res.devices;
 		const total = res.total_kwh;
 		const active = devices.filter((d) => d.total_kwh > 0);
-		chart?.destroy();
-		chart = null;
 		const top = active.slice(0, TOP);
 		const chartBox = h('div', { class: 'chart-slot' });
 		const rows = devices.map((d, i) => ({ ...d, rank: i + 1 }));
@@ -114,7 +78,7 @@ export default async function page(ctx) {
 							type: 'button',
 							onclick: () => {
 								showAll = true;
-								render(res);
+								view.show(res);
 							},
 						},
 						`Show all ${num(rows.length)} devices`,
@@ -123,7 +87,7 @@ export default async function page(ctx) {
 		);
 		body.querySelector('.table-wrap table')?.classList.add('ranking');
 		if (total > 0) {
-			chart = barChart(chartBox, {
+			return barChart(chartBox, {
 				labels: top.map((d) => short(d.name)),
 				values: top.map((d) => d.total_kwh),
 				unit: 'kWh',
@@ -135,10 +99,5 @@ export default async function page(ctx) {
 		}
 	}
 
-	const refresh = debounce(() => isCurrent(period) && load({ quiet: true }), 3000);
-	live.on('reading', refresh, ctx.signal);
-	live.on('resync', () => load({ quiet: true }), ctx.signal);
-	ctx.signal.addEventListener('abort', () => chart?.destroy(), { once: true });
-
-	await load();
+	await view.load();
 }

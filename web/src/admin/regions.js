@@ -5,9 +5,8 @@
 // period reaches today.
 import { all, get, qs } from '../api.js';
 import { barChart } from '../client/chart.js';
-import * as live from '../live.js';
-import { debounce, empty, errorBox, h, kwh, mount, num, pageHead, spinner, table } from '../ui.js';
-import { apiParams, isCurrent, periodControl, periodLabel, periodPhrase, periodQuery, readPeriod } from './period.js';
+import { empty, h, kwh, mount, num, pageHead, table } from '../ui.js';
+import { apiParams, periodLabel, periodPhrase, periodQuery, periodView } from './period.js';
 
 const pct = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 1 });
 
@@ -36,26 +35,16 @@ export function stat(label, value, sub) {
 }
 
 export default async function page(ctx) {
-	let period = readPeriod(ctx.query);
-	const controls = h('div');
-	const body = h('div', { class: 'dash-body' });
-	let chart = null;
 	let deviceCounts = null; // region -> number of devices (read once)
+	const view = periodView(ctx, {
+		fetchData: (period) => Promise.all([get(`/api/v1/regions/consumption${qs({ ...apiParams(period), step: 'day' })}`, { signal: ctx.signal }), counts()]),
+		render,
+		// New readings refresh the numbers; a reconnect the device counts too.
+		resynced: () => (deviceCounts = null),
+	});
+	const { body } = view;
 
-	mount(ctx.main, pageHead('Consumption by region'), controls, body);
-
-	function paintControls() {
-		mount(
-			controls,
-			periodControl(period, (p) => {
-				period = p;
-				history.pushState(null, '', `${location.pathname}?${periodQuery(p)}`);
-				paintControls();
-				load();
-			}),
-		);
-	}
-	paintControls();
+	mount(ctx.main, pageHead('Consumption by region'), view.controls, body);
 
 	async function counts() {
 		if (deviceCounts) return deviceCounts;
@@ -66,39 +55,17 @@ export default async function page(ctx) {
 		return deviceCounts;
 	}
 
-	let seq = 0;
-	async function load({ quiet = false } = {}) {
-		const mine = ++seq;
-		if (!quiet) {
-			if (body.childElementCount) body.setAttribute('aria-busy', 'true');
-			else mount(body, spinner());
-		}
-		try {
-			const [res, c] = await Promise.all([get(`/api/v1/regions/consumption${qs({ ...apiParams(period), step: 'day' })}`, { signal: ctx.signal }), counts()]);
-			if (mine !== seq) return;
-			render(res, c);
-		} catch (e) {
-			if (e.name === 'AbortError' || e.status === 401 || mine !== seq) return;
-			chart?.destroy();
-			chart = null;
-			mount(body, errorBox(e, () => load()));
-		} finally {
-			if (mine === seq) body.removeAttribute('aria-busy');
-		}
-	}
-
-	function render(res, c) {
+	function render([res, c], period) {
 		const label = periodLabel(period, res.from, res.to);
 		const q = periodQuery(period);
 		const regions = [...res.regions].sort(byConsumption);
 		const total = regions.reduce((s, r) => s + r.total_kwh, 0);
-		chart?.destroy();
-		chart = null;
 		if (regions.length === 0) {
-			return mount(
+			mount(
 				body,
 				empty('No regions yet', 'Devices are grouped by their region. Give your devices a region and their consumption shows here.', h('p', {}, h('a', { class: 'button primary', href: '/admin/devices' }, 'Go to devices'))),
 			);
+			return null; // no chart
 		}
 		const busiest = regions[0];
 		const idle = regions.filter((r) => r.total_kwh === 0).length;
@@ -136,7 +103,7 @@ export default async function page(ctx) {
 		body.querySelector('table')?.classList.add('regions-table');
 		if (total > 0) {
 			const used = regions.filter((r) => r.total_kwh > 0);
-			chart = barChart(chartBox, {
+			return barChart(chartBox, {
 				labels: used.map((r) => regionName(r.region)),
 				values: used.map((r) => r.total_kwh),
 				unit: 'kWh',
@@ -148,14 +115,5 @@ export default async function page(ctx) {
 		}
 	}
 
-	// New readings: refresh (at most every 3 s) when the period reaches today.
-	const refresh = debounce(() => isCurrent(period) && load({ quiet: true }), 3000);
-	live.on('reading', refresh, ctx.signal);
-	live.on('resync', () => {
-		deviceCounts = null;
-		load({ quiet: true });
-	}, ctx.signal);
-	ctx.signal.addEventListener('abort', () => chart?.destroy(), { once: true });
-
-	await load();
+	await view.load();
 }

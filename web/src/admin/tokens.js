@@ -2,8 +2,8 @@
 // scripts).  A new token is shown once, with a copy button; revoking one
 // stops it at once.
 import { del, get, post } from '../api.js';
-import { ago, confirm, field, formValues, h, mount, pageHead, secretBox, showErrors, table, toast, when } from '../ui.js';
-import { failInto, loadInto, panel, stacked } from './common.js';
+import { ago, field, formValues, h, mount, pageHead, secretBox, showErrors, table, toast, when } from '../ui.js';
+import { confirmButton, loadInto, opener, panel, stacked } from './common.js';
 
 const SCOPES = [
 	['ingest', 'Ingest — sends readings for any device'],
@@ -65,42 +65,24 @@ export default async function page(ctx) {
 	}
 
 	function revokeButton(t) {
-		const btn = h(
-			'button',
+		return confirmButton(
+			'Revoke',
+			{ class: 'danger small', 'aria-label': `Revoke ${t.name}` },
 			{
-				type: 'button',
-				class: 'danger small',
-				'aria-label': `Revoke ${t.name}`,
-				onclick: async () => {
-					if (!(await confirm(`Revoke “${t.name}”?`, 'Programs using this token are refused from now on (401). This cannot be undone: create a new token to restore access.', 'Revoke'))) return;
-					btn.disabled = true;
-					error.textContent = '';
-					try {
-						await del(`/api/v1/tokens/${t.id}`, { signal: ctx.signal });
-						toast(`“${t.name}” was revoked.`, 'ok');
-						await load();
-					} catch (e) {
-						failInto(error, e);
-						btn.disabled = false;
-					}
+				error,
+				ask: () => [`Revoke “${t.name}”?`, 'Programs using this token are refused from now on (401). This cannot be undone: create a new token to restore access.', 'Revoke'],
+				act: async () => {
+					await del(`/api/v1/tokens/${t.id}`, { signal: ctx.signal });
+					toast(`“${t.name}” was revoked.`, 'ok');
+					await load();
 				},
 			},
-			'Revoke',
 		);
-		return btn;
-	}
-
-	const newButton = h('button', { class: 'primary', 'aria-expanded': 'false', onclick: () => toggleForm() }, '+ New token');
-	function toggleForm(open = formSlot.childElementCount === 0) {
-		newButton.setAttribute('aria-expanded', String(open));
-		if (!open) return mount(formSlot);
-		mount(formSlot, newTokenForm(ctx, () => toggleForm(false), load));
-		formSlot.querySelector('input')?.focus();
 	}
 
 	mount(
 		ctx.main,
-		pageHead('API tokens', newButton),
+		pageHead('API tokens', opener('+ New token', formSlot, (close) => newTokenForm(ctx, close, load))),
 		h(
 			'p',
 			{ class: 'muted intro' },

@@ -1,85 +1,44 @@
 // users.js - /admin/users: everybody who can log in.  Search (kept in the
 // URL as ?q=), paging, and the "New user" form; a generated password is
 // shown once, with a copy button.
-import { get, post, qs } from '../api.js';
-import { field, formValues, h, mount, pageHead, secretBox, showErrors, table, when } from '../ui.js';
-import { loadInto, pager, panel, roleBadge, searchBox, setQuery, statusBadge, stacked } from './common.js';
-
-const PAGE = 25;
+import { post } from '../api.js';
+import { empty, field, formValues, h, mount, secretBox, showErrors, table, when } from '../ui.js';
+import { listPage, panel, roleBadge, statusBadge, stacked } from './common.js';
 
 export default async function page(ctx) {
-	let q = ctx.query.get('q') || '';
-	const list = h('div', { class: 'list' });
-	const count = h('p', { class: 'muted list-count', role: 'status' });
-	const formSlot = h('div');
-
-	const pages = pager(async (cursor) => {
-		const data = await loadInto(
-			list,
-			() => get(`/api/v1/users${qs({ q, limit: PAGE, cursor })}`, { signal: ctx.signal }),
-			(d) => render(d.users),
-		);
-		if (data) count.textContent = data.users.length === 0 ? '' : q ? `Users matching “${q}”` : '';
-		return data?.next_cursor;
-	}, 'users');
-
-	function render(users) {
-		if (users.length === 0) {
-			return h(
-				'div',
-				{ class: 'empty' },
-				h('h2', {}, q ? 'No user matches' : 'No users yet'),
-				h('p', {}, q ? `Nobody’s name, email or customer reference contains “${q}”.` : 'Create the first account with “New user”.'),
+	await listPage(ctx, {
+		title: 'Users',
+		newLabel: '+ New user',
+		form: (close, reload) => newUserForm(ctx, close, reload),
+		path: '/api/v1/users',
+		key: 'users',
+		searchLabel: 'Search users',
+		placeholder: 'Name, email or customer reference',
+		countText: (users, q) => (users.length > 0 && q ? `Users matching “${q}”` : ''),
+		render: (users, q) => {
+			if (users.length === 0) {
+				return empty(
+					q ? 'No user matches' : 'No users yet',
+					q ? `Nobody’s name, email or customer reference contains “${q}”.` : 'Create the first account with “New user”.',
+				);
+			}
+			return stacked(
+				table(
+					'Users',
+					[
+						['Name', (u) => h('a', { href: `/admin/users/${u.id}` }, u.name || '(no name)')],
+						['Email', (u) => h('span', { class: 'break' }, u.email)],
+						['Role', roleBadge],
+						['Customer ref.', (u) => u.customer_ref || h('span', { class: 'muted' }, '—')],
+						['Status', statusBadge],
+						['Created', (u) => h('time', { datetime: u.created_at }, when(u.created_at)), 'nowrap'],
+					],
+					users,
+					{ rowClick: (u) => ctx.navigate(`/admin/users/${u.id}`) },
+				),
 			);
-		}
-		return stacked(
-			table(
-				'Users',
-				[
-					['Name', (u) => h('a', { href: `/admin/users/${u.id}` }, u.name || '(no name)')],
-					['Email', (u) => h('span', { class: 'break' }, u.email)],
-					['Role', roleBadge],
-					['Customer ref.', (u) => u.customer_ref || h('span', { class: 'muted' }, '—')],
-					['Status', statusBadge],
-					['Created', (u) => h('time', { datetime: u.created_at }, when(u.created_at)), 'nowrap'],
-				],
-				users,
-				{ rowClick: (u) => ctx.navigate(`/admin/users/${u.id}`) },
-			),
-		);
-	}
-
-	const newButton = h('button', { class: 'primary', 'aria-expanded': 'false', onclick: () => toggleForm() }, '+ New user');
-	function toggleForm(open = formSlot.childElementCount === 0) {
-		newButton.setAttribute('aria-expanded', String(open));
-		if (!open) return mount(formSlot);
-		mount(formSlot, newUserForm(ctx, () => toggleForm(false), () => pages.reload()));
-		formSlot.querySelector('input')?.focus();
-	}
-
-	mount(
-		ctx.main,
-		pageHead('Users', newButton),
-		formSlot,
-		h(
-			'div',
-			{ class: 'toolbar' },
-			searchBox({
-				label: 'Search users',
-				placeholder: 'Name, email or customer reference',
-				value: q,
-				onSearch: (text) => {
-					q = text;
-					setQuery({ q });
-					pages.reset();
-				},
-			}),
-			count,
-		),
-		list,
-		pages.el,
-	);
-	await pages.reset();
+		},
+	});
 }
 
 function newUserForm(ctx, close, created) {
