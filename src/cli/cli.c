@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{ "user", cmd_user, "add, list, disable or enable users; set a password" },
 	{ "migrate", cmd_migrate, "apply database schema migrations and exit" },
 	{ "config", cmd_config, "check a config file, or dump every setting" },
+	{ "simulate", cmd_simulate, "be a smart meter: send readings over HTTP, MQTT or AMQP" },
 	{ "version", cmd_version, "print the version" },
 };
 
