@@ -29,6 +29,7 @@ test: deps
 
 bench: build
 	bench/run
+	bench/brokers
 
 # The prefix is also written into the systemd unit, so configure with it.
 install: deps

@@ -2,8 +2,12 @@
  * cmd_serve.c - `kilowatt serve`: the daemon.
  *
  * Shutdown order on SIGTERM/SIGINT (docs/ARCHITECTURE.md):
+ *   0. the broker inputs stop: what they are committing is committed and
+ *      acknowledged, then they disconnect (the store is still running);
  *   1. stop accepting connections;
  *   2. finish the requests in flight (at most DRAIN_MS);
+ *   2b. the alert service stops (its job in flight finishes, the mail
+ *      thread is joined); alerts committed later wait in the store;
  *   3. the writer commits everything queued, so all that was acknowledged
  *      is on disk (it already was: acknowledgement follows COMMIT);
  *   4. close the database;
@@ -19,10 +23,16 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "alert/alerts.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "http/http.h"
 #include "http/server.h"
+#include "http/ws.h"
+#include "ingest/amqp.h"
+#include "ingest/bridge.h"
+#include "ingest/mqtt.h"
 #include "store/store.h"
 #include "core/banned.h"
 
@@ -37,6 +47,11 @@ struct daemon {
 	const char *config_path;
 	struct store *store;
 	struct http_server *http;
+	struct bridge *bridge; /* broker inputs -> store */
+	struct mqtt_input *mqtt;
+	struct amqp_input *amqp;
+	struct alerts *alerts; /* over-limit notifications */
+	int inputs_open;
 	bool stopping;
 	int exit_code;
 };
@@ -61,12 +76,62 @@ static void on_store_closed(void *ud)
 	log_info("main", "stopped");
 }
 
+static void on_alerts_closed(void *ud)
+{
+	struct daemon *d = ud;
+	d->alerts = NULL;
+	store_close(d->store, on_store_closed, d); /* 3. and 4. */
+}
+
+static void on_bridge_closed(void *ud)
+{
+	struct daemon *d = ud;
+	d->bridge = NULL;
+	alerts_close(d->alerts, on_alerts_closed, d); /* 2b. */
+}
+
+/* The alert service's live events go to the user's WebSockets (none once
+ * the HTTP server has stopped: the notification is stored anyway). */
+static void publish_alert(void *ud, int64_t user_id, json_t *event)
+{
+	struct daemon *d = ud;
+	if (d->http)
+		ws_publish_user(http_hub(d->http), user_id, event);
+	else
+		json_decref(event);
+}
+
 static void on_http_closed(void *ud)
 {
 	struct daemon *d = ud;
 	d->http = NULL;
 	log_info("main", "connections closed; committing and closing the database");
-	store_close(d->store, on_store_closed, d); /* 3. and 4. */
+	bridge_close(d->bridge, on_bridge_closed, d);
+}
+
+static void on_input_closed(void *ud)
+{
+	struct daemon *d = ud;
+	if (--d->inputs_open > 0)
+		return;
+	d->mqtt = NULL;
+	d->amqp = NULL;
+	http_server_close(d->http, DRAIN_MS, on_http_closed, d); /* 1. and 2. */
+}
+
+/* 0.: the inputs, then the rest (on_input_closed). */
+static void close_inputs(struct daemon *d)
+{
+	d->inputs_open = 1 + (d->mqtt != NULL) + (d->amqp != NULL);
+	if (d->mqtt) {
+		http_server_remove_metrics(d->http, d->mqtt);
+		mqtt_input_close(d->mqtt, on_input_closed, d);
+	}
+	if (d->amqp) {
+		http_server_remove_metrics(d->http, d->amqp);
+		amqp_input_close(d->amqp, on_input_closed, d);
+	}
+	on_input_closed(d);
 }
 
 static void on_hard_stop(uv_timer_t *t)
@@ -87,7 +152,7 @@ static void begin_shutdown(struct daemon *d, const char *why)
 	log_info("main", "%s: shutting down", why);
 	uv_timer_start(&d->hard_stop, on_hard_stop, HARD_STOP_MS, 0);
 	uv_unref((uv_handle_t *)&d->hard_stop);
-	http_server_close(d->http, DRAIN_MS, on_http_closed, d); /* 1. and 2. */
+	close_inputs(d);
 }
 
 static void reload(struct daemon *d)
@@ -181,6 +246,20 @@ static int start(struct daemon *d)
 		d->store = NULL;
 		return 1;
 	}
+	d->bridge = bridge_new(&d->loop, d->store);
+	if (alerts_start(&d->loop, &d->cfg, d->store, publish_alert, d, &d->alerts, err,
+			 sizeof(err)) ||
+	    mqtt_input_start(&d->loop, &d->cfg, d->store, d->bridge, &d->mqtt, err, sizeof(err)) ||
+	    amqp_input_start(&d->loop, &d->cfg, d->store, d->bridge, &d->amqp, err, sizeof(err))) {
+		log_error("main", "%s", err);
+		begin_shutdown(d, "start-up failure");
+		d->exit_code = 1;
+		return 0; /* the loop runs the shutdown */
+	}
+	if (d->mqtt)
+		http_server_add_metrics(d->http, mqtt_input_metrics, d->mqtt);
+	if (d->amqp)
+		http_server_add_metrics(d->http, amqp_input_metrics, d->amqp);
 	char extra[300];
 	snprintf(extra, sizeof(extra), "addr=%.*s:%d data=\"%s\"",
 		 (int)(strrchr(d->cfg.http_listen, ':') - d->cfg.http_listen), d->cfg.http_listen,
@@ -218,6 +297,8 @@ int cmd_serve(int argc, char **argv)
 	} else {
 		uv_run(&d.loop, UV_RUN_DEFAULT);
 	}
+	if (rc == 0)
+		rc = d.exit_code;
 	if (uv_loop_close(&d.loop) != 0) {
 		log_error("main", "event loop closed with handles still open");
 		rc = 1;

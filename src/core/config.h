@@ -49,6 +49,23 @@ struct config {
 	int64_t ingest_max_future_s; /* seconds a timestamp may lie ahead */
 	/* [devices] */
 	char *devices_default_timezone; /* IANA name */
+	/* [mqtt] (ingest/mqtt.c): off while url is "" */
+	char *mqtt_url;	      /* mqtt://[user:pass@]host:port */
+	char *mqtt_topics;    /* comma-separated subscriptions */
+	char *mqtt_client_id; /* fixed: the broker keeps our session by it */
+	int64_t mqtt_qos;     /* 0 or 1 */
+	/* [amqp] (ingest/amqp.c): off while url is "" */
+	char *amqp_url; /* amqp://user:pass@host:port/vhost */
+	char *amqp_exchange;
+	char *amqp_queue;
+	char *amqp_binding_key;
+	int64_t amqp_prefetch;		 /* unacknowledged deliveries in flight */
+	char *amqp_dead_letter_exchange; /* where unparseable messages go */
+	/* [smtp] (alert e-mails): off while url is "" */
+	char *smtp_url; /* smtp://host:port or smtps://host:port */
+	char *smtp_from;
+	char *smtp_username;
+	char *smtp_password;
 	/* [log] */
 	char *log_level; /* debug|info|warn|error */
 };

@@ -106,6 +106,41 @@ const struct config_row config_rows[] = {
 	  0, "Reject readings stamped further than this in the future." },
 	{ "devices", "default_timezone", CFG_STRING, F(devices_default_timezone), "UTC", 0, 0,
 	  check_tz, 0, "Time zone of devices created without one (IANA name)." },
+	{ "mqtt", "url", CFG_STRING, F(mqtt_url), "", 0, 0, NULL, 0,
+	  "The MQTT broker to take readings from, mqtt://[user:password@]host:port; empty: no "
+	  "MQTT input." },
+	{ "mqtt", "topics", CFG_STRING, F(mqtt_topics), "kilowatt/+/measurements", 0, 0, NULL, 0,
+	  "Topics to subscribe to, comma-separated; a '+' level names the device unless the "
+	  "payload does." },
+	{ "mqtt", "client_id", CFG_STRING, F(mqtt_client_id), "kilowatt", 0, 0, NULL, 0,
+	  "The client id: with a persistent session the broker keeps messages for it while "
+	  "kilowatt is down.  Each kilowatt needs its own." },
+	{ "mqtt", "qos", CFG_INT, F(mqtt_qos), "1", 0, 1, NULL, 0,
+	  "Subscription QoS: 1 (at least once; acknowledged after commit) or 0." },
+	{ "amqp", "url", CFG_STRING, F(amqp_url), "", 0, 0, NULL, 0,
+	  "The AMQP 0-9-1 broker (RabbitMQ) to take readings from, "
+	  "amqp://user:password@host:port/vhost; empty: no AMQP input." },
+	{ "amqp", "exchange", CFG_STRING, F(amqp_exchange), "kilowatt", 0, 0, NULL, 0,
+	  "The topic exchange meters publish to (declared durable if missing)." },
+	{ "amqp", "queue", CFG_STRING, F(amqp_queue), "kilowatt.measurements", 0, 0, NULL, 0,
+	  "The durable queue kilowatt consumes; several kilowatt instances may share it." },
+	{ "amqp", "binding_key", CFG_STRING, F(amqp_binding_key), "#", 0, 0, NULL, 0,
+	  "The binding of the queue to the exchange." },
+	{ "amqp", "prefetch", CFG_INT, F(amqp_prefetch), "2000", 1, 65535, NULL, 0,
+	  "Deliveries in flight, unacknowledged; they are committed together." },
+	{ "amqp", "dead_letter_exchange", CFG_STRING, F(amqp_dead_letter_exchange), "kilowatt.dead",
+	  0, 0, NULL, 0,
+	  "Where messages that cannot be parsed go (a fanout exchange, declared if missing, "
+	  "with the queue <queue>.dead bound to it)." },
+	{ "smtp", "url", CFG_STRING, F(smtp_url), "", 0, 0, NULL, 0,
+	  "The mail server for alert e-mails, smtp://host:port (STARTTLS when offered, and "
+	  "required when a username is set) or smtps://host:port; empty: no e-mail." },
+	{ "smtp", "from", CFG_STRING, F(smtp_from), "kilowatt@localhost", 0, 0, NULL, 0,
+	  "The sender address of alert e-mails." },
+	{ "smtp", "username", CFG_STRING, F(smtp_username), "", 0, 0, NULL, 0,
+	  "SMTP login, if the server needs one." },
+	{ "smtp", "password", CFG_STRING, F(smtp_password), "", 0, 0, NULL, 0,
+	  "SMTP password (better in the environment: KILOWATT_SMTP_PASSWORD)." },
 	{ "log", "level", CFG_STRING, F(log_level), "info", 0, 0, check_level, 1,
 	  "Lowest level logged: debug, info, warn or error." },
 };

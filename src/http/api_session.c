@@ -40,11 +40,12 @@
 json_t *api_user_json(const struct store_user *u)
 {
 	char created[TZ_RFC3339_MAX];
-	return json_pack("{s:I, s:s, s:s, s:s, s:s?, s:b, s:s}", "id", (json_int_t)u->id, "name",
-			 u->name ? u->name : "", "email", u->email ? u->email : "", "role",
+	return json_pack("{s:I, s:s, s:s, s:s, s:s?, s:b, s:s, s:b}", "id", (json_int_t)u->id,
+			 "name", u->name ? u->name : "", "email", u->email ? u->email : "", "role",
 			 u->role == ROLE_ADMIN ? "admin" : "client", "customer_ref",
 			 u->customer_ref, "disabled", u->disabled, "created_at",
-			 tz_format_rfc3339(tz_get("UTC"), u->created_at, created));
+			 tz_format_rfc3339(tz_get("UTC"), u->created_at, created), "email_alerts",
+			 u->email_alerts);
 }
 
 /* Frees a copy of a password after wiping it (NULL is fine). */
@@ -303,6 +304,7 @@ struct me_job {
 	char *hash;
 	/* PATCH */
 	char *name;		  /* new name, or NULL */
+	int email_alerts;	  /* new email_alerts (0 or 1), or -1 */
 	char *password, *current; /* new and current password, or NULL */
 	char newhash[PASSWORD_HASH_MAX];
 	char ekey[EMAIL_MAX + 8], akey[64]; /* throttling keys, as for a login */
@@ -357,6 +359,7 @@ static struct me_job *me_job_new(struct http_req *r)
 	struct me_job *j = xcalloc(1, sizeof(*j));
 	j->r = r;
 	j->work.data = j;
+	j->email_alerts = -1;
 	r->ctx = j;
 	r->ctx_free = me_free;
 	return j;
@@ -372,11 +375,15 @@ static int me_write(struct store_conn *c, void *ud)
 	struct me_job *j = ud;
 	int rc = 0;
 
-	if (j->name) {
+	if (j->name || j->email_alerts >= 0) {
 		char *old = j->user.name;
-		j->user.name = j->name;
+		if (j->name)
+			j->user.name = j->name;
+		if (j->email_alerts >= 0)
+			j->user.email_alerts = j->email_alerts;
 		rc = store_user_update(c, &j->user);
-		j->name = old; /* freed with the job */
+		if (j->name)
+			j->name = old; /* freed with the job */
 	}
 	if (rc == 0 && j->password) {
 		int64_t now = tz_now_ms();
@@ -470,6 +477,8 @@ void api_me_update(struct http_req *r)
 		if (strcmp(key, "name") == 0 && json_is_string(v) && *json_string_value(v) &&
 		    strlen(json_string_value(v)) <= 200) {
 			j->name = xstrdup(json_string_value(v));
+		} else if (strcmp(key, "email_alerts") == 0 && json_is_boolean(v)) {
+			j->email_alerts = json_is_true(v);
 		} else if (strcmp(key, "password") == 0 && json_is_string(v)) {
 			if ((why = password_policy(json_string_value(v))) != NULL) {
 				http_reply_error(r, 400, "invalid_value", "password", 0, "%s", why);
@@ -483,6 +492,9 @@ void api_me_update(struct http_req *r)
 			if (strcmp(key, "name") == 0)
 				http_reply_error(r, 400, "invalid_value", key, 0,
 						 "name must be a string of 1 to 200 bytes");
+			else if (strcmp(key, "email_alerts") == 0)
+				http_reply_error(r, 400, "invalid_value", key, 0,
+						 "email_alerts must be true or false");
 			else
 				http_reply_error(r, 400, "invalid_field", key, 0,
 						 "you cannot change '%.64s' of your own account",
@@ -495,7 +507,7 @@ void api_me_update(struct http_req *r)
 				 "changing the password needs current_password");
 		goto out;
 	}
-	if (!j->name && !j->password) {
+	if (!j->name && !j->password && j->email_alerts < 0) {
 		http_reply_error(r, 400, "invalid_body", NULL, 0, "nothing to change");
 		goto out;
 	}

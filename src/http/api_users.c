@@ -169,11 +169,14 @@ static int apply_user(struct http_req *r, struct store_user *u, json_t *o, bool 
 			u->customer_ref = s && *s ? xstrdup(s) : NULL;
 		} else if (strcmp(key, "disabled") == 0 && json_is_boolean(v)) {
 			u->disabled = json_is_true(v);
+		} else if (strcmp(key, "email_alerts") == 0 && json_is_boolean(v)) {
+			u->email_alerts = json_is_true(v);
 		} else if (creating && strcmp(key, "password") == 0 && s) {
 			continue; /* taken by the caller */
 		} else {
-			static const char *const known[] = { "name", "email", "role",
-							     "customer_ref", "disabled" };
+			static const char *const known[] = { "name",	 "email",
+							     "role",	 "customer_ref",
+							     "disabled", "email_alerts" };
 			bool is_known = false;
 			for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 				is_known |= strcmp(key, known[i]) == 0;
@@ -183,7 +186,7 @@ static int apply_user(struct http_req *r, struct store_user *u, json_t *o, bool 
 				http_reply_error(r, 400, "invalid_value", key, 0,
 						 "bad value for %s (name: 1-200 bytes; email: an "
 						 "address; role: admin or client; customer_ref: "
-						 "string or null; disabled: boolean)",
+						 "string or null; disabled, email_alerts: boolean)",
 						 key);
 			else
 				http_reply_error(r, 400, "unknown_field", key, 0,
@@ -225,7 +228,8 @@ static int user_write(struct store_conn *c, void *ud)
 					 before.role,
 					 before.customer_ref ? xstrdup(before.customer_ref) : NULL,
 					 before.disabled,
-					 before.created_at };
+					 before.created_at,
+					 before.email_alerts };
 		if (apply_user(NULL, &j->u, j->patch, false) != 0) {
 			rc = KW_EINVAL; /* validated on the loop thread already */
 		} else if (j->id == r->who.user_id && (j->u.role != ROLE_ADMIN || j->u.disabled)) {

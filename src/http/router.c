@@ -43,6 +43,9 @@ const struct route routes[] = {
 	{ "GET", "/api/v1/devices/{id}/readings", api_readings, ACCESS_USER, BODY_NONE },
 	{ "GET", "/api/v1/regions/consumption", api_regions, ACCESS_ADMIN, BODY_NONE },
 	{ "GET", "/api/v1/regions/{region}/devices", api_region_devices, ACCESS_ADMIN, BODY_NONE },
+	/* Over-limit alerts (api_notifications.c): each person's own. */
+	{ "GET", "/api/v1/notifications", api_notifications_list, ACCESS_SELF, BODY_NONE },
+	{ "POST", "/api/v1/notifications/read", api_notifications_read, ACCESS_SELF, BODY_ANY },
 	/* The live channel (api_ws.c, ws.c): a WebSocket, for people only. */
 	{ "GET", "/ws", api_ws, ACCESS_SELF, BODY_NONE },
 	/* The web app (api_web.c): its pages route in the browser. */

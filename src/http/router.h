@@ -73,6 +73,8 @@ void api_tokens_list(struct http_req *r);
 void api_tokens_create(struct http_req *r);
 void api_tokens_revoke(struct http_req *r);
 void api_audit_list(struct http_req *r);
+void api_notifications_list(struct http_req *r);
+void api_notifications_read(struct http_req *r);
 void api_ws(struct http_req *r);
 void api_web_page(struct http_req *r);
 void api_web_asset(struct http_req *r);

@@ -71,6 +71,7 @@
 #define TOKEN_TTL_MS	5000 /* a revoked token keeps working at most this long */
 #define TOKEN_CACHE_MAX 4096 /* known tokens cached; past it the cache starts over */
 #define MAX_STATUS	600
+#define MAX_METRICS	8
 
 /* A cached credential: a token, or a session (keyed by the SHA-256 of
  * the secret either way; they cannot collide). */
@@ -105,6 +106,10 @@ struct http_server {
 	struct token_entry *tok;
 	size_t ntok, tokcap;
 	uint64_t *requests; /* (nroutes + 1) x MAX_STATUS counters */
+	struct {
+		void (*fn)(void *ud, struct kwbuf *out);
+		void *ud;
+	} metrics[MAX_METRICS]; /* other sources of /metrics */
 	struct ws_hub *hub;
 	unsigned upgraded; /* upgraded connections not yet closed (invariant 5) */
 };
@@ -1063,4 +1068,27 @@ void http_server_metrics(const struct http_server *s, struct kwbuf *out)
 		     "# TYPE kilowatt_ws_connections gauge\n"
 		     "kilowatt_ws_connections %zu\n",
 		     s->active, s->hub ? ws_hub_count(s->hub) : (size_t)0);
+	for (size_t i = 0; i < MAX_METRICS; i++)
+		if (s->metrics[i].fn)
+			s->metrics[i].fn(s->metrics[i].ud, out);
+}
+
+void http_server_add_metrics(struct http_server *s, void (*fn)(void *ud, struct kwbuf *out),
+			     void *ud)
+{
+	for (size_t i = 0; i < MAX_METRICS; i++) {
+		if (!s->metrics[i].fn) {
+			s->metrics[i].fn = fn;
+			s->metrics[i].ud = ud;
+			return;
+		}
+	}
+	log_error("http", "more than %d metrics sources", MAX_METRICS);
+}
+
+void http_server_remove_metrics(struct http_server *s, void *ud)
+{
+	for (size_t i = 0; i < MAX_METRICS; i++)
+		if (s->metrics[i].ud == ud)
+			s->metrics[i].fn = NULL;
 }

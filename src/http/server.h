@@ -28,8 +28,15 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
  */
 void http_server_close(struct http_server *s, uint64_t drain_ms, void (*cb)(void *ud), void *ud);
 
-/* Appends the server's Prometheus metrics to a buffer (see api_health.c). */
+/* Appends the server's Prometheus metrics to a buffer (see api_health.c),
+ * then those of every source added with http_server_add_metrics(). */
 struct kwbuf;
 void http_server_metrics(const struct http_server *s, struct kwbuf *out);
+
+/* Adds fn(ud, out) to /metrics (an input's counters, say); at most 8.
+ * http_server_remove_metrics() takes it off again. */
+void http_server_add_metrics(struct http_server *s, void (*fn)(void *ud, struct kwbuf *out),
+			     void *ud);
+void http_server_remove_metrics(struct http_server *s, void *ud);
 
 #endif

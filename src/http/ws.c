@@ -429,7 +429,7 @@ static void send_hello(struct ws_sock *s)
 	json_t *o = json_pack("{s:s, s:{s:I, s:s}, s:I}", "type", "hello", "user", "id",
 			      (json_int_t)s->peer.user_id, "role", s->admin ? "admin" : "client",
 			      "seq", (json_int_t)s->hub->seq);
-	char *text = json_dumps(o, JSON_COMPACT);
+	char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
 
 	sock_queue(s, text, strlen(text));
 	free(text);
@@ -551,7 +551,7 @@ static const struct dirty_ev *ev_text(struct flush *f, struct dirty_ev *e)
 	o = json_pack("{s:s, s:I, s:s, s:s?, s:s}", "type", "reading", "seq", (json_int_t)f->seq,
 		      "device_id", d->uuid, "serial", d->serial, "last_ts",
 		      tz_format_rfc3339(tz_get("UTC"), e->ts, last));
-	e->text = json_dumps(o, JSON_COMPACT);
+	e->text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	e->len = strlen(e->text);
 	json_decref(o);
 	store_device_free(d);
@@ -812,7 +812,7 @@ static void publish(struct ws_hub *hub, enum audience a, int64_t id, json_t *eve
 		return;
 	}
 	json_object_set_new(event, "seq", json_integer((json_int_t)++hub->seq));
-	text = json_dumps(event, JSON_COMPACT);
+	text = json_dumps(event, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(event);
 	len = strlen(text);
 	for (s = hub->head; s; s = next) {

@@ -7,8 +7,9 @@
  * batch completely or fails with an error naming what is wrong (field, line
  * or array index, value): a rejected body adds nothing to the store.
  *
- * Thread-safety: parse functions run on the loop thread; they only read the
- * store's in-memory device cache.
+ * Thread-safety: parse functions run on the loop thread (HTTP) or on a
+ * broker input's thread (mqtt.c, amqp.c); they only read the store's
+ * in-memory device cache, which is [any].
  */
 #ifndef KW_INGEST_INGEST_H
 #define KW_INGEST_INGEST_H

@@ -59,6 +59,11 @@ int store_user_admins(struct store_conn *c, int64_t *n)
 	return ACCT(c)->user_admins(c, n);
 }
 
+int store_user_admin_ids(struct store_conn *c, int64_t **ids, size_t *n)
+{
+	return ACCT(c)->user_admin_ids(c, ids, n);
+}
+
 int store_session_insert(struct store_conn *c, const unsigned char hash[32], int64_t user_id,
 			 const char *csrf, int64_t now, int64_t expires_at, int64_t *id)
 {

@@ -50,6 +50,7 @@ struct store_account_ops {
 	int (*user_list)(struct store_conn *c, int64_t after, size_t limit, const char *q,
 			 struct store_user **out, size_t *n);
 	int (*user_admins)(struct store_conn *c, int64_t *n);
+	int (*user_admin_ids)(struct store_conn *c, int64_t **ids, size_t *n);
 	int (*session_insert)(struct store_conn *c, const unsigned char hash[32], int64_t user_id,
 			      const char *csrf, int64_t now, int64_t expires_at, int64_t *id);
 	int (*session_find)(struct store_conn *c, const unsigned char hash[32],
@@ -70,9 +71,28 @@ struct store_account_ops {
 			  void *ud);
 };
 
+/* Over-limit alerts and users' notifications (store.h has the contracts).
+ * alert_insert records the alert and sets *inserted, or sets *inserted
+ * false and changes nothing when the device-hour has an alert already. */
+struct store_alert_ops {
+	int (*alert_insert)(struct store_conn *c, struct store_alert *a, bool *inserted);
+	int (*alert_claim)(struct store_conn *c, int64_t device, int64_t hour, int64_t when,
+			   struct store_alert *out);
+	int (*alert_unnotified)(struct store_conn *c, size_t limit, struct store_alert **out,
+				size_t *n);
+	int (*notification_insert)(struct store_conn *c, struct store_notification *n);
+	int (*notification_list)(struct store_conn *c, int64_t user_id, bool unread_only,
+				 int64_t before, size_t limit, struct store_notification **out,
+				 size_t *n);
+	int (*notification_unread)(struct store_conn *c, int64_t user_id, int64_t *n);
+	int (*notification_read)(struct store_conn *c, int64_t user_id, const int64_t *ids,
+				 size_t nids, int64_t when, int64_t *changed);
+};
+
 struct store_backend_ops {
 	const char *name;
 	const struct store_account_ops *acct;
+	const struct store_alert_ops *alerts;
 	/* Opens a connection; writer connections run migrations first. */
 	int (*open)(const struct store_options *o, bool writer, struct store_conn **out, char *err,
 		    size_t errlen);

@@ -19,6 +19,23 @@
  * So a device-hour's total is written once instead of once per reading, and
  * a device-day's once per closing instead of once per batch.
  *
+ * Alerts: flush() is also where a device-hour's total changes, so it is
+ * where an hour going over its device's max_hourly_kwh is seen, exactly
+ * and once per batch instead of once per reading.  Each sum of a device
+ * with a limit (agg.limit; NAN for the others, which pay one comparison)
+ * that grew is added to the hour's total before the batch -- for an open
+ * hour the pending entry plus what earlier jobs of this transaction
+ * staged (lim), for a closed hour the stored slot -- and when the result
+ * is above the limit an alert row is inserted for (device, hour) in the
+ * batch's transaction, unless the hour has one already (the table's
+ * primary key; `alerted` remembers the hours known to have one, so a meter
+ * that stays over its limit costs a hash lookup per batch, not a
+ * statement).  The totals compared are the ones the queries answer, so a
+ * counter's spread hours and late data alert exactly like the API shows
+ * them.  A limit is read from the device at each batch: a changed limit
+ * applies to the hours that later readings change, never to past ones on
+ * its own.
+ *
  * Invariants:
  *  1. A closed hour's total is in its local day's row (slots); the hourly
  *     table gets only late data, for day rows from before slots existed.
@@ -30,6 +47,11 @@
  *  4. A cached counter state equals the committed counter_state row, or is
  *     ahead of it only inside the current transaction (rollup_forget() and
  *     rollup_abort() restore this).
+ *  5. lim[key] is what this transaction staged for that open device-hour
+ *     (at least for every device with a limit); `alerted` holds only
+ *     device-hours that have an alert row in the committed database or in
+ *     the current transaction, and is emptied when a job or a transaction
+ *     fails; alerts[] holds the alerts of the running job only.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -49,6 +71,8 @@
 #define HOUR_MS	    INT64_C(3600000)
 #define CLOSE_LAG   HOUR_MS    /* an hour closes this long after the newest reading passed it */
 #define PENDING_MAX (1u << 20) /* open entries beyond this close every hour that can */
+#define ALERT_EPS   1e-9       /* kWh: sums of decimals that land on the limit are not over */
+#define ALERTED_MAX (1u << 16) /* remembered alerted hours; forgotten all at once past it */
 
 struct agg {
 	int64_t device;
@@ -56,6 +80,7 @@ struct agg {
 	int64_t hour;	     /* epoch ms of the local hour's start */
 	double kwh;
 	int64_t readings; /* energy readings stamped in this bucket */
+	double limit;	  /* the device's max_hourly_kwh, kWh; NAN: none */
 };
 
 struct cstate {
@@ -87,10 +112,18 @@ struct rollup {
 	struct cstate *cs;
 	int64_t *cs_dev;
 	size_t ncs, cscap, csdevcap;
+	/* Alerts (see the file comment; invariant 5). */
+	struct hmap lim_idx; /* pending_key(device, hour) -> index into lim */
+	double *lim;	     /* kWh this transaction staged for an open device-hour */
+	size_t nlim, limcap;
+	struct hmap alerted;	    /* pending_key(device, hour) of hours known to have an alert */
+	struct store_alert *alerts; /* raised by the running job */
+	size_t nalerts, alertcap;
 	/* Context of the running batch. */
 	struct store_conn *c;
 	int64_t device;
 	const struct tz *tz;
+	double limit; /* the device's max_hourly_kwh, NAN: none */
 };
 
 struct rollup *rollup_new(struct pending *p, struct raw *raw)
@@ -100,6 +133,7 @@ struct rollup *rollup_new(struct pending *p, struct raw *raw)
 	r->raw = raw;
 	r->gen = 1;
 	r->max_ts = INT64_MIN;
+	r->limit = NAN;
 	return r;
 }
 
@@ -109,6 +143,10 @@ void rollup_free(struct rollup *r)
 		return;
 	hmap_release(&r->agg_idx);
 	hmap_release(&r->cs_idx);
+	hmap_release(&r->lim_idx);
+	hmap_release(&r->alerted);
+	free(r->lim);
+	free(r->alerts);
 	free(r->agg);
 	free(r->dslot);
 	free(r->staged);
@@ -123,9 +161,36 @@ static void forget_counters(struct rollup *r)
 	r->ncs = 0;
 }
 
+static void lim_clear(struct rollup *r)
+{
+	hmap_clear(&r->lim_idx);
+	r->nlim = 0;
+}
+
+/* Adds kwh to what this transaction staged for an open device-hour. */
+static void lim_add(struct rollup *r, int64_t device, int64_t hour, double kwh)
+{
+	uint64_t *i = hmap_upsert(&r->lim_idx, pending_key(device, hour), UINT64_MAX);
+	if (*i == UINT64_MAX) {
+		xgrow((void **)&r->lim, &r->limcap, r->nlim + 1, sizeof(*r->lim));
+		r->lim[r->nlim] = 0;
+		*i = r->nlim++;
+	}
+	r->lim[*i] += kwh;
+}
+
+/* A job or a transaction failed: its alert rows are gone (invariant 5). */
+static void forget_alerts(struct rollup *r)
+{
+	hmap_clear(&r->alerted);
+	r->nalerts = 0;
+}
+
 void rollup_forget(struct rollup *r)
 {
 	forget_counters(r);
+	forget_alerts(r);
+	lim_clear(r);
 	hmap_clear(&r->agg_idx);
 	r->gen++;
 	r->nagg = 0;
@@ -144,6 +209,11 @@ void rollup_abort(struct rollup *r, size_t mark)
 	r->nagg = 0;
 	r->nstaged = mark;
 	forget_counters(r);
+	forget_alerts(r);
+	/* Rare: rebuild lim from the jobs that stay (invariant 5). */
+	lim_clear(r);
+	for (size_t i = 0; i < mark; i++)
+		lim_add(r, r->staged[i].device, r->staged[i].hour, r->staged[i].kwh);
 }
 
 void rollup_commit(struct rollup *r)
@@ -153,6 +223,18 @@ void rollup_commit(struct rollup *r)
 		pending_add(r->p, &r->staged[i]);
 	pthread_mutex_unlock(&r->p->mu);
 	r->nstaged = 0;
+	lim_clear(r);
+}
+
+void rollup_take_alerts(struct rollup *r, struct store_alert **out, size_t *n)
+{
+	*n = r->nalerts;
+	*out = NULL;
+	if (r->nalerts) {
+		*out = xmalloc(r->nalerts * sizeof(**out));
+		memcpy(*out, r->alerts, r->nalerts * sizeof(**out));
+	}
+	r->nalerts = 0;
 }
 
 static void agg_add(struct rollup *r, int64_t device, int64_t hour, double kwh, int64_t n)
@@ -177,7 +259,7 @@ static void agg_add(struct rollup *r, int64_t device, int64_t hour, double kwh, 
 	idx = hmap_upsert(&r->agg_idx, pending_key(device, hour), UINT64_MAX);
 	if (*idx == UINT64_MAX) {
 		xgrow((void **)&r->agg, &r->aggcap, r->nagg + 1, sizeof(*r->agg));
-		r->agg[r->nagg] = (struct agg){ device, r->tz, hour, 0, 0 };
+		r->agg[r->nagg] = (struct agg){ device, r->tz, hour, 0, 0, r->limit };
 		*idx = r->nagg++;
 	}
 	r->agg[*idx].kwh += kwh;
@@ -267,6 +349,76 @@ static void discard_days(struct days *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* --- alerts ------------------------------------------------------------------------- */
+
+/* A closed device-hour's stored total (0 when none), read the way
+ * query.c reads it: the day row's slot, or the hourly table for a day row
+ * from before slots. */
+static int closed_total(struct rollup *r, const struct agg *a, double *kwh)
+{
+	double slots[STORE_DAY_SLOTS];
+	int slot = day_slot(a->tz, a->hour);
+	int64_t n;
+	int rc = r->c->ops->day_hours(r->c, a->device, tz_local_days(a->tz, a->hour), slots);
+
+	*kwh = 0;
+	if (rc == 0 && slot >= 0 && !isnan(slots[slot]))
+		*kwh = slots[slot];
+	if (rc == KW_EUNSUPPORTED)
+		rc = r->c->ops->hour_get(r->c, a->device, a->hour, kwh, &n);
+	return rc == KW_ENOTFOUND ? 0 : rc;
+}
+
+/* An open device-hour's total before this batch: committed (pending) plus
+ * what earlier jobs of this transaction staged (lim).  The writer reads
+ * pending without the mutex: it is the only one that changes it. */
+static double open_total(struct rollup *r, const struct agg *a)
+{
+	const struct pending_entry *e = pending_get(r->p, a->device, a->hour);
+	uint64_t i;
+	double kwh = e ? e->kwh : 0;
+
+	if (hmap_get(&r->lim_idx, pending_key(a->device, a->hour), &i))
+		kwh += r->lim[i];
+	return kwh;
+}
+
+/* The batch added a->kwh > 0 to a limited device's hour: raises the hour's
+ * alert when the total is now over the limit and it has none yet. */
+static int check_limit(struct rollup *r, const struct agg *a, int64_t end, bool closed)
+{
+	uint64_t key = pending_key(a->device, a->hour), ignored;
+	struct store_alert x;
+	double before = 0;
+	bool inserted;
+	int rc = 0;
+
+	if (hmap_get(&r->alerted, key, &ignored))
+		return 0;
+	if (closed)
+		rc = closed_total(r, a, &before);
+	else
+		before = open_total(r, a);
+	if (rc || !(before + a->kwh > a->limit + ALERT_EPS))
+		return rc;
+	x = (struct store_alert){ .device = a->device,
+				  .hour = a->hour,
+				  .hour_end = end,
+				  .kwh = before + a->kwh,
+				  .limit_kwh = a->limit,
+				  .created_at = tz_now_ms() };
+	if ((rc = r->c->ops->alerts->alert_insert(r->c, &x, &inserted)) != 0)
+		return rc;
+	if (r->alerted.used >= ALERTED_MAX)
+		hmap_clear(&r->alerted);
+	hmap_put(&r->alerted, key, 1);
+	if (inserted) {
+		xgrow((void **)&r->alerts, &r->alertcap, r->nalerts + 1, sizeof(*r->alerts));
+		r->alerts[r->nalerts++] = x;
+	}
+	return 0;
+}
+
 /* Ends the batch's summing: closed hours to the tables, open ones staged. */
 static int flush(struct rollup *r)
 {
@@ -289,10 +441,15 @@ static int flush(struct rollup *r)
 			memo_day = tz_local_days(a->tz, a->hour);
 			memo_slot = day_slot(a->tz, a->hour);
 		}
+		/* Before the closed hours are written: their totals are read. */
+		if (!isnan(a->limit) && a->kwh > 0 && rc == 0)
+			rc = check_limit(r, a, memo_end, memo_end <= watermark);
 		if (memo_end <= watermark) {
 			r->agg[nclosed++] = *a; /* late data, written below */
 			continue;
 		}
+		if (!isnan(a->limit))
+			lim_add(r, a->device, a->hour, a->kwh);
 		xgrow((void **)&r->staged, &r->stagedcap, r->nstaged + 1, sizeof(*r->staged));
 		r->staged[r->nstaged++] = (struct pending_entry){
 			.device = a->device,
@@ -441,6 +598,7 @@ int rollup_apply(struct rollup *r, struct store_conn *c, const struct devcache *
 			r->max_ts = x->ts;
 		r->device = d->id;
 		r->tz = d->tz;
+		r->limit = d->has_max_hourly ? d->max_hourly_kwh : NAN;
 		if (d->type == READING_COUNTER)
 			rc = counter_apply(r, dc, d, x, b);
 		else
@@ -551,6 +709,7 @@ static void recover_reading(void *ud, int64_t ts, int64_t device, double v)
 		r->max_ts = ts;
 	r->device = device;
 	r->tz = d->tz;
+	r->limit = NAN; /* rebuilding totals raises nothing: their alerts are stored */
 	if (d->type == READING_INTERVAL) {
 		agg_add(r, device, energy_interval_hour(d->tz, ts), v, 1);
 		return;

@@ -42,6 +42,10 @@ size_t rollup_mark(const struct rollup *r);
 void rollup_abort(struct rollup *r, size_t mark);
 /* After COMMIT: publishes the transaction's open-hour totals. */
 void rollup_commit(struct rollup *r);
+/* After a job's rollup_apply() succeeded: hands over the over-limit alerts
+ * it raised (rows already inserted in the job's savepoint; see rollup.c,
+ * "Alerts") as a malloc'd array the caller frees (NULL when none). */
+void rollup_take_alerts(struct rollup *r, struct store_alert **out, size_t *n);
 /* After a failed transaction: forgets everything it staged and cached. */
 void rollup_forget(struct rollup *r);
 

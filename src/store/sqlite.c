@@ -7,6 +7,8 @@
  *   hourly(hour, device, kwh, readings)          PRIMARY KEY (hour, device)
  *   daily(day, device, kwh, hours)               PRIMARY KEY (day, device)
  *   journal(seq, max_ts, data)                   open hours' readings (raw.h)
+ *   alert(hour, device, ...)                      over-limit hours (sqlite_alerts.c)
+ *   notification(id, user_id, ...)               people's notifications
  * all but the journal WITHOUT ROWID and keyed time first.  Meters report
  * "now", so a commit touches the few pages at the end of each tree instead
  * of one page per device: a raw table keyed (device, ts) rewrites a
@@ -144,6 +146,38 @@ static const char *const migrations[] = {
 	"  after TEXT);"
 	"CREATE INDEX audit_object ON audit(object_type, object_id);"
 	"CREATE INDEX audit_actor ON audit(actor_id);",
+	/* 7: over-limit alerts (src/store/rollup.c, "Alerts"): one row per
+	 * device-hour that went over its limit, written with the readings
+	 * that took it there, keyed time first like the totals (a commit
+	 * appends at the right edge); notified_at is set when it has become
+	 * the users' notifications (src/alert/alerts.c), so an alert is
+	 * notified once, also across a crash.  Users may also get them by
+	 * e-mail. */
+	"ALTER TABLE user ADD COLUMN email_alerts INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE alert("
+	"  hour INTEGER NOT NULL,"
+	"  device INTEGER NOT NULL,"
+	"  hour_end INTEGER NOT NULL,"
+	"  kwh REAL NOT NULL,"
+	"  limit_kwh REAL NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  notified_at INTEGER,"
+	"  PRIMARY KEY(hour, device)) WITHOUT ROWID;"
+	"CREATE INDEX alert_unnotified ON alert(hour, device) WHERE notified_at IS NULL;"
+	"CREATE TABLE notification("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  user_id INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  device INTEGER NOT NULL,"
+	"  hour INTEGER NOT NULL,"
+	"  hour_end INTEGER NOT NULL,"
+	"  kwh REAL NOT NULL,"
+	"  limit_kwh REAL NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  read_at INTEGER);"
+	"CREATE INDEX notification_user ON notification(user_id, id);"
+	"CREATE INDEX notification_unread ON notification(user_id) WHERE read_at IS NULL;"
+	"CREATE INDEX notification_device ON notification(device);",
 };
 
 static const char *const sql[S_COUNT] = {
@@ -363,6 +397,8 @@ static void sq_close(struct store_conn *c)
 		sqlite3_finalize(q->stmt[i]);
 	for (int i = 0; i < A_COUNT; i++)
 		sqlite3_finalize(q->acct[i]);
+	for (int i = 0; i < N_COUNT; i++)
+		sqlite3_finalize(q->alrt[i]);
 	sqlite3_close(q->db);
 	free(q->path);
 	free(q);
@@ -423,9 +459,19 @@ static int sq_open(const struct store_options *o, bool writer, struct store_conn
 	}
 	if (writer && migrate(q, err, errlen) != 0)
 		goto fail;
-	for (int i = 0; i < S_COUNT + A_COUNT; i++) {
-		const char *text = i < S_COUNT ? sql[i] : sq__acct_sql[i - S_COUNT];
-		sqlite3_stmt **slot = i < S_COUNT ? &q->stmt[i] : &q->acct[i - S_COUNT];
+	for (int i = 0; i < S_COUNT + A_COUNT + N_COUNT; i++) {
+		const char *text;
+		sqlite3_stmt **slot;
+		if (i < S_COUNT) {
+			text = sql[i];
+			slot = &q->stmt[i];
+		} else if (i < S_COUNT + A_COUNT) {
+			text = sq__acct_sql[i - S_COUNT];
+			slot = &q->acct[i - S_COUNT];
+		} else {
+			text = sq__alert_sql[i - S_COUNT - A_COUNT];
+			slot = &q->alrt[i - S_COUNT - A_COUNT];
+		}
 		if (sqlite3_prepare_v3(q->db, text, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) !=
 		    SQLITE_OK) {
 			snprintf(err, errlen, "cannot prepare statement %d on '%s': %s", i, q->path,
@@ -791,18 +837,24 @@ static int sq_device_update(struct store_conn *c, const struct store_device *d)
 	return sqlite3_changes(SQ(c)->db) == 1 ? 0 : KW_ENOTFOUND;
 }
 
-/* Deleting a device deletes its readings, totals and mappings.  The raw table is keyed
- * by time, so this is a scan: acceptable for a rare administrative act. */
+/* Deleting a device deletes its readings, totals, mappings, alerts and
+ * notifications.  The raw table is keyed by time, so this is a scan:
+ * acceptable for a rare administrative act. */
 static int sq_device_delete(struct store_conn *c, int64_t id)
 {
 	static const int order[] = { S_DEL_READINGS, S_DEL_HOURLY, S_DEL_DAILY, S_DEL_COUNTER,
 				     S_DEVICE_DELETE };
-	sqlite3_stmt *m = sq__reset(SQ(c)->acct[A_MAPPING_DELETE_DEVICE]);
+	sqlite3_stmt *first[] = { SQ(c)->acct[A_MAPPING_DELETE_DEVICE],
+				  SQ(c)->alrt[N_DEL_DEVICE_ALERTS],
+				  SQ(c)->alrt[N_DEL_DEVICE_NOTES] };
 	int rc;
 
-	sqlite3_bind_int64(m, 1, id);
-	if ((rc = sq__run(SQ(c), m, "deleting a device's mappings")) != 0)
-		return rc;
+	for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
+		sqlite3_stmt *m = sq__reset(first[i]);
+		sqlite3_bind_int64(m, 1, id);
+		if ((rc = sq__run(SQ(c), m, "deleting a device's mappings and alerts")) != 0)
+			return rc;
+	}
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		sqlite3_stmt *s = st(SQ(c), order[i]);
 		sqlite3_bind_int64(s, 1, id);
@@ -922,10 +974,12 @@ static int sq_days(struct store_conn *c, int64_t device, int64_t day_from, int64
 }
 
 extern const struct store_account_ops sq__account_ops; /* sqlite_accounts.c */
+extern const struct store_alert_ops sq__alert_ops;     /* sqlite_alerts.c */
 
 const struct store_backend_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.acct = &sq__account_ops,
+	.alerts = &sq__alert_ops,
 	.open = sq_open,
 	.close = sq_close,
 	.begin = sq_begin,

@@ -7,8 +7,9 @@
  *  1. A password is stored only as its Argon2id string, and only
  *     user_by_email() ever reads it back.
  *  2. A session is stored only as the SHA-256 of its secret.
- *  3. Deleting a user deletes its sessions and mappings in the same
- *     transaction; changing a password deletes the user's sessions.
+ *  3. Deleting a user deletes its sessions, mappings and notifications in
+ *     the same transaction; changing a password deletes the user's
+ *     sessions.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +21,13 @@
 #include "store/sqlite_int.h"
 #include "core/banned.h"
 
-#define USER_COLS "id, name, email, role, customer_ref, disabled, created_at"
+#define USER_COLS "id, name, email, role, customer_ref, disabled, created_at, email_alerts"
 
 const char *const sq__acct_sql[A_COUNT] = {
 	[A_USER_INSERT] = "INSERT INTO user(name, email, role, password, customer_ref, disabled,"
-			  " created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			  " created_at, email_alerts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[A_USER_UPDATE] = "UPDATE user SET name = ?2, email = ?3, role = ?4, customer_ref = ?5,"
-			  " disabled = ?6 WHERE id = ?1",
+			  " disabled = ?6, email_alerts = ?7 WHERE id = ?1",
 	[A_USER_PASSWORD] = "UPDATE user SET password = ?2 WHERE id = ?1",
 	[A_USER_DELETE] = "DELETE FROM user WHERE id = ?1",
 	[A_USER_GET] = "SELECT " USER_COLS " FROM user WHERE id = ?1",
@@ -36,11 +37,12 @@ const char *const sq__acct_sql[A_COUNT] = {
 			" OR instr(lower(coalesce(customer_ref, '')), lower(?2)))"
 			" ORDER BY id LIMIT ?3",
 	[A_USER_ADMINS] = "SELECT count(*) FROM user WHERE role = 1 AND disabled = 0",
+	[A_USER_ADMIN_IDS] = "SELECT id FROM user WHERE role = 1 AND disabled = 0 ORDER BY id",
 	[A_SESSION_INSERT] = "INSERT INTO session(hash, user_id, csrf, created_at, last_seen_at,"
 			     " expires_at) VALUES(?1, ?2, ?3, ?4, ?4, ?5)",
 	[A_SESSION_FIND] = "SELECT s.id, s.user_id, s.csrf, s.created_at, s.last_seen_at,"
 			   " s.expires_at, u.id, u.name, u.email, u.role, u.customer_ref,"
-			   " u.disabled, u.created_at FROM session s JOIN user u"
+			   " u.disabled, u.created_at, u.email_alerts FROM session s JOIN user u"
 			   " ON u.id = s.user_id WHERE s.hash = ?1",
 	[A_SESSION_TOUCH] = "UPDATE session SET last_seen_at = ?2 WHERE id = ?1",
 	[A_SESSION_DELETE] = "DELETE FROM session WHERE id = ?1",
@@ -93,6 +95,7 @@ static void user_row(sqlite3_stmt *s, int i, struct store_user *u)
 	u->customer_ref = sq__col_dup(s, i + 4);
 	u->disabled = sqlite3_column_int(s, i + 5) != 0;
 	u->created_at = sqlite3_column_int64(s, i + 6);
+	u->email_alerts = sqlite3_column_int(s, i + 7) != 0;
 }
 
 static void bind_user(sqlite3_stmt *s, const struct store_user *u)
@@ -113,6 +116,7 @@ static int sq_user_insert(struct store_conn *c, struct store_user *u, const char
 	bind_user(s, u);
 	sqlite3_bind_text(s, 4, pw_hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 7, u->created_at);
+	sqlite3_bind_int(s, 8, u->email_alerts);
 	if ((rc = sq__run(SQ(c), s, "creating a user")) != 0)
 		return rc;
 	u->id = sqlite3_last_insert_rowid(SQ(c)->db);
@@ -128,6 +132,7 @@ static int sq_user_update(struct store_conn *c, const struct store_user *u)
 	sqlite3_bind_int(s, 4, u->role == ROLE_ADMIN);
 	sq__bind_text_or_null(s, 5, u->customer_ref);
 	sqlite3_bind_int(s, 6, u->disabled);
+	sqlite3_bind_int(s, 7, u->email_alerts);
 	return run_one(c, s, "updating a user");
 }
 
@@ -158,7 +163,11 @@ static int sq_user_delete(struct store_conn *c, int64_t id)
 		return rc;
 	if ((rc = delete_by(c, A_SESSION_DELETE_USER, id, "ending sessions")) != 0)
 		return rc;
-	return delete_by(c, A_MAPPING_DELETE_USER, id, "deleting a user's mappings");
+	if ((rc = delete_by(c, A_MAPPING_DELETE_USER, id, "deleting a user's mappings")) != 0)
+		return rc;
+	s = sq__reset(SQ(c)->alrt[N_DEL_USER_NOTES]);
+	sqlite3_bind_int64(s, 1, id);
+	return sq__run(SQ(c), s, "deleting a user's notifications");
 }
 
 static int sq_user_get(struct store_conn *c, int64_t id, struct store_user *out)
@@ -182,7 +191,7 @@ static int sq_user_by_email(struct store_conn *c, const char *email, struct stor
 		return rc == SQLITE_DONE ? KW_ENOTFOUND : sq__fail(SQ(c), "finding a user");
 	user_row(s, 0, out);
 	if (pw_hash)
-		*pw_hash = sq__col_dup(s, 7);
+		*pw_hash = sq__col_dup(s, 8);
 	return 0;
 }
 
@@ -212,6 +221,21 @@ static int sq_user_admins(struct store_conn *c, int64_t *n)
 		return sq__fail(SQ(c), "counting admins");
 	*n = sqlite3_column_int64(s, 0);
 	return 0;
+}
+
+static int sq_user_admin_ids(struct store_conn *c, int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *s = ast(c, A_USER_ADMIN_IDS);
+	size_t cap = 0;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		xgrow((void **)ids, &cap, *n + 1, sizeof(**ids));
+		(*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+	}
+	return rc == SQLITE_DONE ? 0 : sq__fail(SQ(c), "listing admins");
 }
 
 /* --- sessions ------------------------------------------------------------------------ */
@@ -405,6 +429,7 @@ const struct store_account_ops sq__account_ops = {
 	.user_by_email = sq_user_by_email,
 	.user_list = sq_user_list,
 	.user_admins = sq_user_admins,
+	.user_admin_ids = sq_user_admin_ids,
 	.session_insert = sq_session_insert,
 	.session_find = sq_session_find,
 	.session_touch = sq_session_touch,

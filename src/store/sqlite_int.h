@@ -3,7 +3,8 @@
  * only): the connection, its prepared statements and small helpers.
  *
  * Statements are prepared once per connection (invariant 1 of sqlite.c):
- * stmt[] holds sqlite.c's, acct[] those of sqlite_accounts.c.
+ * stmt[] holds sqlite.c's, acct[] those of sqlite_accounts.c, alrt[] those
+ * of sqlite_alerts.c.
  */
 #ifndef KW_STORE_SQLITE_INT_H
 #define KW_STORE_SQLITE_INT_H
@@ -68,6 +69,7 @@ enum {
 	A_USER_BY_EMAIL,
 	A_USER_LIST,
 	A_USER_ADMINS,
+	A_USER_ADMIN_IDS,
 	A_SESSION_INSERT,
 	A_SESSION_FIND,
 	A_SESSION_TOUCH,
@@ -87,6 +89,23 @@ enum {
 };
 extern const char *const sq__acct_sql[A_COUNT];
 
+/* Alerts and notifications (sqlite_alerts.c). */
+enum {
+	N_ALERT_INSERT,
+	N_ALERT_CLAIM,
+	N_ALERT_UNNOTIFIED,
+	N_NOTE_INSERT,
+	N_NOTE_LIST,
+	N_NOTE_UNREAD,
+	N_NOTE_READ_ONE,
+	N_NOTE_READ_ALL,
+	N_DEL_DEVICE_ALERTS,
+	N_DEL_DEVICE_NOTES,
+	N_DEL_USER_NOTES,
+	N_COUNT
+};
+extern const char *const sq__alert_sql[N_COUNT];
+
 struct sq {
 	struct store_conn base;
 	bool writer;
@@ -94,6 +113,7 @@ struct sq {
 	char *path;
 	sqlite3_stmt *stmt[S_COUNT];
 	sqlite3_stmt *acct[A_COUNT];
+	sqlite3_stmt *alrt[N_COUNT];
 };
 
 #define SQ(c) ((struct sq *)(c))

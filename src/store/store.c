@@ -24,7 +24,8 @@
  *  4. On close, the writer drains its queue completely before exiting.
  *  5. The commit hook hears of a batch only after its COMMIT, on the loop
  *     thread, before the batch's done; the writer reads only hook_on (an
- *     atomic), never the hook itself.
+ *     atomic), never the hook itself.  The same holds for the alert hook
+ *     (the writer hands every batch's alerts over; the loop decides).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -62,6 +63,8 @@ struct job {
 	size_t rows;
 	struct store_commit_device *cdev; /* batches, for the commit hook */
 	size_t ncdev;
+	struct store_alert *alerts; /* batches: the alerts they raised */
+	size_t nalerts;
 	struct job *next;
 };
 
@@ -123,6 +126,9 @@ struct store {
 	struct commit_mark *cmark; /* writer: by device id, see collect_devices() */
 	size_t ncmark;
 	uint32_t cgen;
+
+	store_alert_fn alert_hook; /* loop thread only */
+	void *alert_ud;
 };
 
 const double store_batch_rows_bounds[7] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
@@ -214,7 +220,10 @@ static void on_async(uv_async_t *h)
 		next = j->next;
 		if (j->cdev && j->rc == 0 && s->hook)
 			s->hook(s->hook_ud, j->cdev, j->ncdev);
+		if (j->alerts && j->rc == 0 && s->alert_hook)
+			s->alert_hook(s->alert_ud, j->alerts, j->nalerts);
 		free(j->cdev);
+		free(j->alerts);
 		if (j->done)
 			j->done(j->ud, j->rc);
 		free(j);
@@ -226,6 +235,12 @@ void store_set_commit_hook(struct store *s, store_commit_fn fn, void *ud)
 	s->hook = fn;
 	s->hook_ud = ud;
 	atomic_store(&s->hook_on, fn != NULL);
+}
+
+void store_set_alert_hook(struct store *s, store_alert_fn fn, void *ud)
+{
+	s->alert_hook = fn;
+	s->alert_ud = ud;
 }
 
 /* --- undo log (writer) ----------------------------------------------------- */
@@ -456,6 +471,8 @@ static int run_job(struct store *s, struct job *j)
 		rc = resolve_pending(s, j->batch);
 		if (rc == 0)
 			rc = rollup_apply(s->rollup, s->wconn, &s->dc, j->batch);
+		if (rc == 0)
+			rollup_take_alerts(s->rollup, &j->alerts, &j->nalerts);
 	} else {
 		rc = j->wfn(s->wconn, j->ud);
 	}
@@ -650,7 +667,7 @@ static void commit_group(struct store *s, struct job *jobs, size_t rows)
 		raw_forget(s->raw);
 		for (j = jobs; j; j = j->next)
 			j->rc = rc;
-		log_error("store", "commit of %zu jobs failed: %s", (size_t)rows, kw_strerror(rc));
+		log_error("store", "commit of %zu rows failed: %s", (size_t)rows, kw_strerror(rc));
 	}
 	undo_forget(s);
 	s->ops->idle(s->wconn);

@@ -165,6 +165,30 @@ struct store_commit_device {
 typedef void (*store_commit_fn)(void *ud, const struct store_commit_device *devs, size_t n);
 void store_set_commit_hook(struct store *s, store_commit_fn fn, void *ud);
 
+/*
+ * Over-limit alerts.  When a commit takes a device's local hour above the
+ * device's max_hourly_kwh, the writer records ONE alert for that
+ * device-hour, in the same transaction as the readings (rollup.c,
+ * "Alerts"): the hour totals it compares are the ones the consumption
+ * queries answer, late data and a counter's spread hours included.
+ * After COMMIT, fn(ud, alerts, n) runs on the loop thread once per batch
+ * that raised any, before the batch's done; alerts are valid during the
+ * call.  An alert is recorded whether or not a hook is set: one raised
+ * without a hook (or whose notifications failed) stays unclaimed and
+ * store_alert_unnotified() finds it (at start-up).  fn NULL removes the
+ * hook.  [loop]
+ */
+struct store_alert {
+	int64_t device;	    /* store_device.id; (device, hour) is the alert's key */
+	int64_t hour;	    /* epoch ms: first instant of the device-local hour */
+	int64_t hour_end;   /* epoch ms: first instant of the next local hour */
+	double kwh;	    /* the hour's total in the commit that took it over */
+	double limit_kwh;   /* the device's max_hourly_kwh at that commit */
+	int64_t created_at; /* epoch ms */
+};
+typedef void (*store_alert_fn)(void *ud, const struct store_alert *alerts, size_t n);
+void store_set_alert_hook(struct store *s, store_alert_fn fn, void *ud);
+
 /* --- reading ------------------------------------------------------------ */
 
 /*
@@ -263,6 +287,7 @@ struct store_user {
 	char *customer_ref; /* NULL when none */
 	bool disabled;
 	int64_t created_at; /* epoch ms */
+	bool email_alerts;  /* also send this user's alert notifications by e-mail */
 };
 /* Frees the strings of u (not u itself). */
 void store_user_release(struct store_user *u);
@@ -270,8 +295,8 @@ void store_user_release(struct store_user *u);
 /* [writer] Creates u with an Argon2id password string; sets u->id and
  * u->created_at.  KW_EEXIST: the email is taken (case-insensitively). */
 int store_user_insert(struct store_conn *c, struct store_user *u, const char *pw_hash);
-/* [writer] Writes name, email, role, customer_ref and disabled.
- * KW_ENOTFOUND, KW_EEXIST. */
+/* [writer] Writes name, email, role, customer_ref, disabled and
+ * email_alerts.  KW_ENOTFOUND, KW_EEXIST. */
 int store_user_update(struct store_conn *c, const struct store_user *u);
 /* [writer] Sets the password and ends every session of the user. */
 int store_user_set_password(struct store_conn *c, int64_t id, const char *pw_hash);
@@ -289,6 +314,8 @@ int store_user_list(struct store_conn *c, int64_t after, size_t limit, const cha
 		    struct store_user **out, size_t *n);
 /* [any] How many enabled admins there are. */
 int store_user_admins(struct store_conn *c, int64_t *n);
+/* [any] The ids of the enabled admins, ascending; free *ids. */
+int store_user_admin_ids(struct store_conn *c, int64_t **ids, size_t *n);
 
 struct store_session {
 	int64_t id;
@@ -354,6 +381,45 @@ int store_audit_insert(struct store_conn *c, const struct store_audit *a);
 typedef void (*store_audit_fn)(void *ud, const struct store_audit *a);
 int store_audit_list(struct store_conn *c, int64_t before, size_t limit, int64_t actor_id,
 		     const char *object_type, const char *object_id, store_audit_fn fn, void *ud);
+
+/* --- alerts and notifications (closures; backend.h) ------------------------ */
+
+/* [writer] Claims the alert of (device, hour) for notifying: marks it
+ * notified at when and fills *out.  KW_ENOTFOUND when there is no such
+ * alert or it was claimed already, so each alert becomes notifications
+ * exactly once. */
+int store_alert_claim(struct store_conn *c, int64_t device, int64_t hour, int64_t when,
+		      struct store_alert *out);
+/* [any] Alerts never claimed, by hour, at most limit; free *out. */
+int store_alert_unnotified(struct store_conn *c, size_t limit, struct store_alert **out, size_t *n);
+
+/* One notification of one user (kind "alert": an over-limit hour; the
+ * fields are a copy of the alert's, so the row stands alone). */
+struct store_notification {
+	int64_t id;
+	int64_t user_id;
+	char kind[16];	/* "alert" */
+	int64_t device; /* store_device.id */
+	int64_t hour;	/* epoch ms, as struct store_alert */
+	int64_t hour_end;
+	double kwh;
+	double limit_kwh;
+	int64_t created_at; /* epoch ms; 0 on insert: now */
+	int64_t read_at;    /* epoch ms; 0: unread */
+};
+/* [writer] Sets n->id (and n->created_at when 0). */
+int store_notification_insert(struct store_conn *c, struct store_notification *n);
+/* [any] A user's notifications with id < before (0: from the newest),
+ * unread ones only when asked, newest first, at most limit; free *out. */
+int store_notification_list(struct store_conn *c, int64_t user_id, bool unread_only, int64_t before,
+			    size_t limit, struct store_notification **out, size_t *n);
+/* [any] How many of a user's notifications are unread. */
+int store_notification_unread(struct store_conn *c, int64_t user_id, int64_t *n);
+/* [writer] Marks read at when the user's notifications among ids[0..nids)
+ * (ids NULL: all of them) that are unread; ids of other users' are
+ * ignored.  *changed (may be NULL) gets how many changed. */
+int store_notification_read(struct store_conn *c, int64_t user_id, const int64_t *ids, size_t nids,
+			    int64_t when, int64_t *changed);
 
 /* One device-hour's total (hour: the local hour's first instant, see
  * tz_hour_start); KW_ENOTFOUND when no energy was recorded for it. [reader] */

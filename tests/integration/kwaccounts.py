@@ -22,7 +22,8 @@ import kwlib
 
 COOKIE = "kw_session"
 UNSAFE = ("POST", "PATCH", "PUT", "DELETE")
-USER_KEYS = {"id", "name", "email", "role", "customer_ref", "disabled", "created_at"}
+USER_KEYS = {"id", "name", "email", "role", "customer_ref", "disabled", "created_at",
+             "email_alerts"}
 _seq = itertools.count(1)
 
 

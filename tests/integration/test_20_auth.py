@@ -423,6 +423,22 @@ def c_region_devices(w, p):
     return Case("/api/v1/regions/(none)/devices?from=2025-01-06&to=2025-01-06")
 
 
+def c_notifications_list(w, p):
+    def check(r, allowed):
+        if allowed:
+            doc = r.json()
+            assert set(doc) == {"notifications", "unread", "next_cursor"}
+            assert all(n["type"] == "alert" for n in doc["notifications"])
+    return Case("/api/v1/notifications", check=check)
+
+
+def c_notifications_read(w, p):
+    def check(r, allowed):
+        if allowed:
+            assert w.as_(p, "GET", "/api/v1/notifications").json()["unread"] == 0
+    return Case("/api/v1/notifications/read", ok=204, check=check, json={"all": True})
+
+
 def c_ws(w, p):
     """Without the upgrade headers (but from this origin) a person gets 400
     naming Upgrade; test_40_ws.py covers the handshake itself."""
@@ -485,6 +501,8 @@ ROUTES = [
     ("GET", "/api/v1/devices/{id}/readings", "user", c_readings),
     ("GET", "/api/v1/regions/consumption", "admin", c_regions),
     ("GET", "/api/v1/regions/{region}/devices", "admin", c_region_devices),
+    ("GET", "/api/v1/notifications", "self", c_notifications_list),
+    ("POST", "/api/v1/notifications/read", "self", c_notifications_read),
     ("GET", "/ws", "self", c_ws),
     ("GET", "/", "public", _page("/")),
     ("GET", "/login", "public", _page("/login")),

@@ -132,7 +132,8 @@ def test_register_claims_the_meter(signup):
     assert doc["landing"] == "/app"
     assert re.fullmatch(r"[A-Za-z0-9_-]{20,}", doc["csrf_token"])
     u = doc["user"]
-    assert set(u) == {"id", "name", "email", "role", "customer_ref", "disabled", "created_at"}
+    assert set(u) == {"id", "name", "email", "role", "customer_ref", "disabled", "created_at",
+                      "email_alerts"}
     assert (u["name"], u["email"], u["role"], u["customer_ref"], u["disabled"]) == \
         ("Nadia New", email.lower(), "client", None, False)
     assert PASSWORD not in r.text and code not in r.text

@@ -154,7 +154,9 @@ static int user_insert(struct teststore *t, struct store_user *u, const char *ha
 static int64_t user_new(struct teststore *t, const char *email, const char *name,
 			enum user_role role, const char *ref)
 {
-	struct store_user u = { 0, (char *)name, (char *)email, role, (char *)ref, false, 0 };
+	struct store_user u = {
+		0, (char *)name, (char *)email, role, (char *)ref, false, 0, false
+	};
 	assert_int_equal(user_insert(t, &u, "$argon2id$v=19$m=32768,t=3,p=1$c2FsdA$aGFzaA"), 0);
 	assert_true(u.id > 0);
 	return u.id;
@@ -421,8 +423,9 @@ static const char *audit_ids(struct teststore *t, struct audit_call *x)
 static void users_insert_get_by_email_and_update(void **state)
 {
 	struct teststore *t = *state;
-	struct store_user u = { 0, "Alice Example", "Alice@Example.org", ROLE_CLIENT, "C-17", false,
-				0 };
+	struct store_user u = {
+		0, "Alice Example", "Alice@Example.org", ROLE_CLIENT, "C-17", false, 0, false
+	};
 	struct store_user got;
 	char *hash = NULL;
 	int64_t before = tz_now_ms(), bob;
@@ -493,9 +496,9 @@ static void users_insert_get_by_email_and_update(void **state)
 static void duplicate_email_is_eexist_in_any_case(void **state)
 {
 	struct teststore *t = *state;
-	struct store_user a = { 0, "A", "same@example.org", ROLE_CLIENT, NULL, false, 0 };
-	struct store_user b = { 0, "B", "same@example.org", ROLE_ADMIN, NULL, false, 0 };
-	struct store_user c = { 0, "C", "SAME@Example.ORG", ROLE_ADMIN, NULL, false, 0 };
+	struct store_user a = { 0, "A", "same@example.org", ROLE_CLIENT, NULL, false, 0, false };
+	struct store_user b = { 0, "B", "same@example.org", ROLE_ADMIN, NULL, false, 0, false };
+	struct store_user c = { 0, "C", "SAME@Example.ORG", ROLE_ADMIN, NULL, false, 0, false };
 	char ids[64];
 
 	assert_int_equal(user_insert(t, &a, "$argon2id$x"), 0);
