@@ -579,12 +579,15 @@ static void on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const in
 	for (int i = 0; i < in->set.nfilters; i++)
 		if (in->mid[i] == mid)
 			name = in->set.filters[i].sub;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		if (granted[i] == 0x80)
 			log_error("mqtt",
 				  "the broker at %s refused the subscription to '%s': check "
 				  "mqtt.topics and the broker's ACL",
 				  in->set.url_shown, name);
+		else if (!in->quiet) /* from here on, the broker keeps messages for us */
+			log_info("mqtt", "subscribed to '%s' (QoS %d)", name, granted[i]);
+	}
 }
 
 static void on_disconnect(struct mosquitto *m, void *ud, int rc)
