@@ -46,6 +46,11 @@ const struct route routes[] = {
 	/* Over-limit alerts (api_notifications.c): each person's own. */
 	{ "GET", "/api/v1/notifications", api_notifications_list, ACCESS_SELF, BODY_NONE },
 	{ "POST", "/api/v1/notifications/read", api_notifications_read, ACCESS_SELF, BODY_ANY },
+	/* Support chat (api_chat.c): a client its own, admins every one. */
+	{ "GET", "/api/v1/chats", api_chats_list, ACCESS_SELF, BODY_NONE },
+	{ "GET", "/api/v1/chats/{id}/messages", api_chat_messages, ACCESS_SELF, BODY_NONE },
+	{ "POST", "/api/v1/chats/{id}/messages", api_chat_send, ACCESS_SELF, BODY_ANY },
+	{ "POST", "/api/v1/chats/{id}/read", api_chat_read, ACCESS_SELF, BODY_ANY },
 	/* The live channel (api_ws.c, ws.c): a WebSocket, for people only. */
 	{ "GET", "/ws", api_ws, ACCESS_SELF, BODY_NONE },
 	/* The web app (api_web.c): its pages route in the browser. */

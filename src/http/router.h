@@ -75,8 +75,17 @@ void api_tokens_revoke(struct http_req *r);
 void api_audit_list(struct http_req *r);
 void api_notifications_list(struct http_req *r);
 void api_notifications_read(struct http_req *r);
+void api_chats_list(struct http_req *r);
+void api_chat_messages(struct http_req *r);
+void api_chat_send(struct http_req *r);
+void api_chat_read(struct http_req *r);
 void api_ws(struct http_req *r);
 void api_web_page(struct http_req *r);
 void api_web_asset(struct http_req *r);
+
+/* The chat's /ws handler (api_chat.c): registers it on hub, whose
+ * messages it stores in store.  Once, after ws_hub_new(). */
+struct ws_hub;
+void api_chat_init(struct ws_hub *hub, struct store *store);
 
 #endif

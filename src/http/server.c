@@ -963,6 +963,7 @@ int http_server_start(uv_loop_t *loop, const struct config *cfg, struct store *s
 		return KW_ECONFIG;
 	}
 	s->hub = ws_hub_new(loop, store);
+	api_chat_init(s->hub, store);
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
 	uv_poll_init(loop, &s->poll, info->epoll_fd);
 	s->poll.data = s;

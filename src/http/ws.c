@@ -46,6 +46,8 @@
  *  5. The hub is freed only after every socket is freed and its timers are
  *     closed, so no callback of it can run afterwards.
  *  6. wslay is never re-entered: its callbacks queue, they never send.
+ *     Incoming messages for a registered handler (ws_hub_on) are kept in
+ *     the socket's inbox and dispatched after wslay_event_recv returned.
  *
  * Thread-safety: loop thread only.  The load job's read runs on a store
  * reader and touches only the job.
@@ -100,6 +102,15 @@ struct ws_sock {
 	uint64_t last_rx;   /* loop ms of the last byte from the peer */
 	uint64_t last_ping; /* loop ms of the last ping sent */
 	uint64_t deadline;  /* CLOSING: when to stop waiting for the peer */
+	uint64_t id;	    /* unique in the hub, for ws_send_socket() */
+	json_t *inbox;	    /* messages for handlers, read but not dispatched yet */
+};
+
+struct ws_handler {
+	char prefix[32];
+	ws_handler_fn fn;
+	void (*release)(void *ud);
+	void *ud;
 };
 
 struct ws_hub {
@@ -117,6 +128,9 @@ struct ws_hub {
 	int timers_open;
 	void (*close_cb)(void *ud);
 	void *close_ud;
+	uint64_t last_sock_id;
+	struct ws_handler handlers[WS_HANDLERS_MAX];
+	size_t nhandlers;
 };
 
 static void sock_io(struct ws_sock *s);
@@ -134,6 +148,9 @@ static void hub_maybe_free(struct ws_hub *hub)
 	cb = hub->close_cb;
 	ud = hub->close_ud;
 	hmap_release(&hub->dirty);
+	for (size_t i = 0; i < hub->nhandlers; i++)
+		if (hub->handlers[i].release)
+			hub->handlers[i].release(hub->handlers[i].ud);
 	free(hub);
 	if (cb)
 		cb(ud);
@@ -147,6 +164,7 @@ static void sock_maybe_free(struct ws_sock *s)
 		return;
 	wslay_event_context_free(s->ctx);
 	hmap_release(&s->devices);
+	json_decref(s->inbox);
 	free(s->extra);
 	free(s);
 	hub->nalive--;
@@ -267,16 +285,51 @@ static void sock_queue(struct ws_sock *s, const char *text, size_t len)
 		sock_close(s, WSLAY_CODE_INTERNAL_SERVER_ERROR, "internal error");
 }
 
-/* A client's message: small JSON, ignored except {"type":"ping"}. */
+static const struct ws_handler *handler_for(const struct ws_hub *hub, const char *type)
+{
+	for (size_t i = 0; i < hub->nhandlers; i++)
+		if (strncmp(type, hub->handlers[i].prefix, strlen(hub->handlers[i].prefix)) == 0)
+			return &hub->handlers[i];
+	return NULL;
+}
+
+/* A client's message: small JSON; {"type":"ping"} is answered here, a type
+ * with a handler goes to the inbox (invariant 6), the rest is ignored. */
 static void on_text(struct ws_sock *s, const uint8_t *msg, size_t len)
 {
 	json_t *o = json_loadb((const char *)msg, len, JSON_REJECT_DUPLICATES, NULL);
 	const char *type = json_string_value(json_object_get(o, "type"));
 	static const char pong[] = "{\"type\":\"pong\"}";
 
-	if (type && strcmp(type, "ping") == 0)
+	if (type && strcmp(type, "ping") == 0) {
 		sock_queue(s, pong, sizeof(pong) - 1);
+	} else if (type && s->state == WS_OPEN && handler_for(s->hub, type)) {
+		if (!s->inbox)
+			s->inbox = json_array();
+		if (json_array_size(s->inbox) < WS_INBOX_MAX)
+			json_array_append(s->inbox, o);
+	}
 	json_decref(o);
+}
+
+/* Hands the inbox to the handlers, outside wslay (invariant 6). */
+static void sock_dispatch(struct ws_sock *s)
+{
+	json_t *inbox = s->inbox, *o;
+	size_t i;
+
+	s->inbox = NULL;
+	json_array_foreach (inbox, i, o) {
+		const char *type = json_string_value(json_object_get(o, "type"));
+		const struct ws_handler *h;
+		struct ws_from from = { s->peer.user_id, s->admin, s->id };
+
+		if (s->state != WS_OPEN)
+			break;
+		if (type && (h = handler_for(s->hub, type)) != NULL)
+			h->fn(h->ud, s->hub, &from, type, o);
+	}
+	json_decref(inbox);
 }
 
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
@@ -357,6 +410,8 @@ static void sock_read(struct ws_sock *s)
 		sock_kill(s);
 		return;
 	}
+	if (s->inbox)
+		sock_dispatch(s);
 	/* wslay stopped reading: the peer's close came (it queued the answer),
 	 * or a message was too big (it queued 1009). */
 	if (s->state == WS_OPEN && !wslay_event_get_read_enabled(s->ctx)) {
@@ -722,6 +777,7 @@ void ws_hub_attach(struct ws_hub *hub, struct http_upgrade *u, int fd, const cha
 	s->up = u;
 	s->fd = fd;
 	s->peer = *peer;
+	s->id = ++hub->last_sock_id;
 	s->last_rx = s->last_ping = now;
 	if (extra_len) {
 		s->extra = xmalloc(extra_len);
@@ -801,15 +857,15 @@ static bool wants(const struct ws_sock *s, enum audience a, int64_t id)
 	}
 }
 
-static void publish(struct ws_hub *hub, enum audience a, int64_t id, json_t *event)
+static size_t publish(struct ws_hub *hub, enum audience a, int64_t id, json_t *event)
 {
 	struct ws_sock *s, *next;
 	char *text;
-	size_t len;
+	size_t len, sent = 0;
 
 	if (!hub || !hub->head || !json_is_object(event)) {
 		json_decref(event);
-		return;
+		return 0;
 	}
 	json_object_set_new(event, "seq", json_integer((json_int_t)++hub->seq));
 	text = json_dumps(event, JSON_COMPACT | JSON_REAL_PRECISION(12));
@@ -818,16 +874,18 @@ static void publish(struct ws_hub *hub, enum audience a, int64_t id, json_t *eve
 	for (s = hub->head; s; s = next) {
 		next = s->next;
 		if (wants(s, a, id)) {
+			sent += s->state == WS_OPEN;
 			sock_queue(s, text, len);
 			sock_io(s);
 		}
 	}
 	free(text);
+	return sent;
 }
 
-void ws_publish_user(struct ws_hub *hub, int64_t user_id, json_t *event)
+size_t ws_publish_user(struct ws_hub *hub, int64_t user_id, json_t *event)
 {
-	publish(hub, TO_USER, user_id, event);
+	return publish(hub, TO_USER, user_id, event);
 }
 
 void ws_publish_device(struct ws_hub *hub, int64_t device_id, json_t *event)
@@ -835,9 +893,43 @@ void ws_publish_device(struct ws_hub *hub, int64_t device_id, json_t *event)
 	publish(hub, TO_DEVICE, device_id, event);
 }
 
-void ws_publish_admins(struct ws_hub *hub, json_t *event)
+size_t ws_publish_admins(struct ws_hub *hub, json_t *event)
 {
-	publish(hub, TO_ADMINS, 0, event);
+	return publish(hub, TO_ADMINS, 0, event);
+}
+
+bool ws_send_socket(struct ws_hub *hub, uint64_t socket, json_t *event)
+{
+	struct ws_sock *s;
+	char *text;
+
+	for (s = hub ? hub->head : NULL; s && s->id != socket; s = s->next)
+		;
+	if (!s || s->state != WS_OPEN || !json_is_object(event)) {
+		json_decref(event);
+		return false;
+	}
+	json_object_set_new(event, "seq", json_integer((json_int_t)++hub->seq));
+	text = json_dumps(event, JSON_COMPACT | JSON_REAL_PRECISION(12));
+	json_decref(event);
+	sock_queue(s, text, strlen(text));
+	free(text);
+	sock_io(s);
+	return true;
+}
+
+void ws_hub_on(struct ws_hub *hub, const char *prefix, ws_handler_fn fn, void (*release)(void *ud),
+	       void *ud)
+{
+	struct ws_handler *h;
+
+	if (hub->nhandlers == WS_HANDLERS_MAX || strlen(prefix) >= sizeof(h->prefix))
+		abort(); /* a programming error: raise the constant */
+	h = &hub->handlers[hub->nhandlers++];
+	snprintf(h->prefix, sizeof(h->prefix), "%s", prefix);
+	h->fn = fn;
+	h->release = release;
+	h->ud = ud;
 }
 
 void ws_user_changed(struct ws_hub *hub, int64_t user_id)

@@ -72,9 +72,38 @@ size_t ws_hub_count(const struct ws_hub *hub);
  * fetches the state after hello.  A socket whose outgoing queue passes its
  * limit is closed (1008) instead.
  */
-void ws_publish_user(struct ws_hub *hub, int64_t user_id, json_t *event);
+size_t ws_publish_user(struct ws_hub *hub, int64_t user_id, json_t *event);
 void ws_publish_device(struct ws_hub *hub, int64_t device_id, json_t *event);
-void ws_publish_admins(struct ws_hub *hub, json_t *event);
+size_t ws_publish_admins(struct ws_hub *hub, json_t *event);
+/* ws_publish_user and ws_publish_admins answer how many sockets the event
+ * was queued on (0: none of them open). */
+
+/* Sends event (stolen; "seq" set) to one socket, by the id a handler got
+ * in ws_from.socket; false (event dropped) when that socket is gone. */
+bool ws_send_socket(struct ws_hub *hub, uint64_t socket, json_t *event);
+
+/*
+ * Incoming messages.  A client's text frame is a JSON object with "type";
+ * {"type":"ping"} is answered {"type":"pong"} by the hub itself.  Any
+ * other type that starts with a registered prefix goes to that handler:
+ * fn(ud, hub, from, type, msg) runs on the loop thread after the frame was
+ * read (never inside wslay), for OPEN sockets only; msg is borrowed for
+ * the call.  Other messages are ignored.  The frame limit (WS_MSG_MAX)
+ * still applies, and at most WS_INBOX_MAX messages of one read are
+ * dispatched (the rest are dropped).  release(ud), if set, runs when the
+ * hub is freed.  At most WS_HANDLERS_MAX handlers; prefix is copied.
+ */
+struct ws_from {
+	int64_t user_id;
+	bool admin;
+	uint64_t socket; /* for ws_send_socket() */
+};
+typedef void (*ws_handler_fn)(void *ud, struct ws_hub *hub, const struct ws_from *from,
+			      const char *type, json_t *msg);
+#define WS_HANDLERS_MAX 4
+#define WS_INBOX_MAX	64
+void ws_hub_on(struct ws_hub *hub, const char *prefix, ws_handler_fn fn, void (*release)(void *ud),
+	       void *ud);
 
 /* The user's role or mappings changed: re-read them for its sockets. */
 void ws_user_changed(struct ws_hub *hub, int64_t user_id);

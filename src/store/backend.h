@@ -89,8 +89,22 @@ struct store_alert_ops {
 				 size_t nids, int64_t when, int64_t *changed);
 };
 
+/* Support chat (store.h has the contracts). */
+struct store_chat_ops {
+	int (*chat_ensure)(struct store_conn *c, int64_t user_id, int64_t now,
+			   struct store_chat *out);
+	int (*chat_get)(struct store_conn *c, int64_t id, struct store_chat *out);
+	int (*chat_list)(struct store_conn *c, size_t limit, struct store_chat **out, size_t *n);
+	int (*message_insert)(struct store_conn *c, struct store_chat_message *m, bool *dup);
+	int (*messages)(struct store_conn *c, int64_t chat_id, int64_t before, size_t limit,
+			struct store_chat_message **out, size_t *n);
+	int (*read)(struct store_conn *c, int64_t chat_id, int64_t client_id, bool by_client,
+		    int64_t up_to, int64_t when, struct store_chat_message **out, size_t *n);
+};
+
 struct store_backend_ops {
 	const char *name;
+	const struct store_chat_ops *chat;
 	const struct store_account_ops *acct;
 	const struct store_alert_ops *alerts;
 	/* Opens a connection; writer connections run migrations first. */

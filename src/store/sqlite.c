@@ -178,6 +178,27 @@ static const char *const migrations[] = {
 	"CREATE INDEX notification_user ON notification(user_id, id);"
 	"CREATE INDEX notification_unread ON notification(user_id) WHERE read_at IS NULL;"
 	"CREATE INDEX notification_device ON notification(device);",
+	/* 8: support chat (sqlite_chat.c): one conversation per client, its
+	 * messages paged by (chat_id, id); client_msg_id is unique per sender
+	 * so a retried send stores nothing new. */
+	"CREATE TABLE chat("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  user_id INTEGER NOT NULL UNIQUE,"
+	"  created_at INTEGER NOT NULL,"
+	"  last_message_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX chat_activity ON chat(last_message_at DESC, id DESC);"
+	"CREATE TABLE chat_message("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  chat_id INTEGER NOT NULL,"
+	"  sender_id INTEGER NOT NULL,"
+	"  client_msg_id TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  read_at INTEGER,"
+	"  UNIQUE(sender_id, client_msg_id));"
+	"CREATE INDEX chat_message_page ON chat_message(chat_id, id);"
+	"CREATE INDEX chat_message_unread ON chat_message(chat_id, sender_id)"
+	"  WHERE read_at IS NULL;",
 };
 
 static const char *const sql[S_COUNT] = {
@@ -399,6 +420,8 @@ static void sq_close(struct store_conn *c)
 		sqlite3_finalize(q->acct[i]);
 	for (int i = 0; i < N_COUNT; i++)
 		sqlite3_finalize(q->alrt[i]);
+	for (int i = 0; i < C_COUNT; i++)
+		sqlite3_finalize(q->chat[i]);
 	sqlite3_close(q->db);
 	free(q->path);
 	free(q);
@@ -459,7 +482,7 @@ static int sq_open(const struct store_options *o, bool writer, struct store_conn
 	}
 	if (writer && migrate(q, err, errlen) != 0)
 		goto fail;
-	for (int i = 0; i < S_COUNT + A_COUNT + N_COUNT; i++) {
+	for (int i = 0; i < S_COUNT + A_COUNT + N_COUNT + C_COUNT; i++) {
 		const char *text;
 		sqlite3_stmt **slot;
 		if (i < S_COUNT) {
@@ -468,9 +491,12 @@ static int sq_open(const struct store_options *o, bool writer, struct store_conn
 		} else if (i < S_COUNT + A_COUNT) {
 			text = sq__acct_sql[i - S_COUNT];
 			slot = &q->acct[i - S_COUNT];
-		} else {
+		} else if (i < S_COUNT + A_COUNT + N_COUNT) {
 			text = sq__alert_sql[i - S_COUNT - A_COUNT];
 			slot = &q->alrt[i - S_COUNT - A_COUNT];
+		} else {
+			text = sq__chat_sql[i - S_COUNT - A_COUNT - N_COUNT];
+			slot = &q->chat[i - S_COUNT - A_COUNT - N_COUNT];
 		}
 		if (sqlite3_prepare_v3(q->db, text, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) !=
 		    SQLITE_OK) {
@@ -975,11 +1001,13 @@ static int sq_days(struct store_conn *c, int64_t device, int64_t day_from, int64
 
 extern const struct store_account_ops sq__account_ops; /* sqlite_accounts.c */
 extern const struct store_alert_ops sq__alert_ops;     /* sqlite_alerts.c */
+extern const struct store_chat_ops sq__chat_ops;       /* sqlite_chat.c */
 
 const struct store_backend_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.acct = &sq__account_ops,
 	.alerts = &sq__alert_ops,
+	.chat = &sq__chat_ops,
 	.open = sq_open,
 	.close = sq_close,
 	.begin = sq_begin,

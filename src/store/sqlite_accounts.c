@@ -167,7 +167,9 @@ static int sq_user_delete(struct store_conn *c, int64_t id)
 		return rc;
 	s = sq__reset(SQ(c)->alrt[N_DEL_USER_NOTES]);
 	sqlite3_bind_int64(s, 1, id);
-	return sq__run(SQ(c), s, "deleting a user's notifications");
+	if ((rc = sq__run(SQ(c), s, "deleting a user's notifications")) != 0)
+		return rc;
+	return sq__chat_delete_user(c, id);
 }
 
 static int sq_user_get(struct store_conn *c, int64_t id, struct store_user *out)

@@ -106,6 +106,24 @@ enum {
 };
 extern const char *const sq__alert_sql[N_COUNT];
 
+/* Support chat (sqlite_chat.c). */
+enum {
+	C_CHAT_ENSURE,
+	C_CHAT_GET,
+	C_CHAT_LIST,
+	C_MSG_INSERT,
+	C_MSG_BY_CLIENT_ID,
+	C_MSG_TOUCH_CHAT,
+	C_MSG_LIST,
+	C_MSG_READ,
+	C_DEL_USER_MSGS,
+	C_DEL_USER_CHAT,
+	C_COUNT
+};
+extern const char *const sq__chat_sql[C_COUNT];
+/* Deletes user_id's chat and its messages (sqlite_chat.c, invariant 5). */
+int sq__chat_delete_user(struct store_conn *c, int64_t user_id);
+
 struct sq {
 	struct store_conn base;
 	bool writer;
@@ -114,6 +132,7 @@ struct sq {
 	sqlite3_stmt *stmt[S_COUNT];
 	sqlite3_stmt *acct[A_COUNT];
 	sqlite3_stmt *alrt[N_COUNT];
+	sqlite3_stmt *chat[C_COUNT];
 };
 
 #define SQ(c) ((struct sq *)(c))

@@ -421,6 +421,56 @@ int store_notification_unread(struct store_conn *c, int64_t user_id, int64_t *n)
 int store_notification_read(struct store_conn *c, int64_t user_id, const int64_t *ids, size_t nids,
 			    int64_t when, int64_t *changed);
 
+/* --- support chat (closures; backend.h) ----------------------------------- */
+
+/* One conversation: one per client user, created on first use.  The
+ * client's name and email, the unread count and the last message are
+ * filled by store_chat_get/store_chat_list (strings malloc'd). */
+struct store_chat_message {
+	int64_t id;
+	int64_t chat_id;
+	int64_t sender_id;   /* store_user.id; == the chat's user_id: the client wrote it */
+	char *sender_name;   /* NULL when the sender was deleted */
+	char *client_msg_id; /* the sender's own id of the message (idempotent retries) */
+	char *body;	     /* as sent, never transformed */
+	int64_t created_at;  /* epoch ms */
+	int64_t read_at;     /* epoch ms; 0: unread */
+};
+struct store_chat {
+	int64_t id;
+	int64_t user_id; /* the client */
+	char *client_name, *client_email;
+	int64_t created_at, last_message_at; /* epoch ms; last_message_at 0: none yet */
+	int64_t unread_by_admins;	     /* client messages no admin has read */
+	int64_t unread_by_client;	     /* admin messages the client has not read */
+	struct store_chat_message last;	     /* last.id 0: no message */
+};
+/* Frees the strings of m / ch (not the structs). */
+void store_chat_message_release(struct store_chat_message *m);
+void store_chat_release(struct store_chat *ch);
+
+/* [writer] The chat of client user_id, created (at now) when it has none. */
+int store_chat_ensure(struct store_conn *c, int64_t user_id, int64_t now, struct store_chat *out);
+/* [any] One chat by id, filled as above; KW_ENOTFOUND. */
+int store_chat_get(struct store_conn *c, int64_t id, struct store_chat *out);
+/* [any] Every chat, newest activity first, at most limit; release each
+ * and free *out. */
+int store_chat_list(struct store_conn *c, size_t limit, struct store_chat **out, size_t *n);
+/* [writer] Stores m (chat_id, sender_id, client_msg_id, body, created_at)
+ * and sets m->id; when sender_id already sent client_msg_id, changes
+ * nothing, fills m with the stored message instead and sets *dup. */
+int store_chat_message_insert(struct store_conn *c, struct store_chat_message *m, bool *dup);
+/* [any] Messages of a chat with id < before (0: from the newest), newest
+ * first, at most limit; release each and free *out. */
+int store_chat_messages(struct store_conn *c, int64_t chat_id, int64_t before, size_t limit,
+			struct store_chat_message **out, size_t *n);
+/* [writer] Marks read at when the unread messages of chat_id with id <=
+ * up_to written by the other side than the reader (by_client: the chat's
+ * client reads, so admins' messages; else the client's messages); the
+ * ones changed are returned (ids and senders; release each, free *out). */
+int store_chat_read(struct store_conn *c, int64_t chat_id, int64_t client_id, bool by_client,
+		    int64_t up_to, int64_t when, struct store_chat_message **out, size_t *n);
+
 /* One device-hour's total (hour: the local hour's first instant, see
  * tz_hour_start); KW_ENOTFOUND when no energy was recorded for it. [reader] */
 int store_hour_get(struct store_conn *c, int64_t device, int64_t hour, double *kwh,

@@ -439,6 +439,58 @@ def c_notifications_read(w, p):
     return Case("/api/v1/notifications/read", ok=204, check=check, json={"all": True})
 
 
+def _chat_a(w):
+    """Client A's conversation (created on first use)."""
+    return w.sessions["client_a"].get("/api/v1/chats").json()["chats"][0]
+
+
+def _chat_404_like_missing(w, method, suffix, **req):
+    """Client B's 404 for A's chat is the answer an admin gets for a chat
+    that does not exist."""
+    def check(r, allowed):
+        if not allowed or r.status != 404:
+            return
+        missing = w.as_("admin_user", method, f"/api/v1/chats/999999999{suffix}", **req)
+        assert missing.status == 404 and r.error() == missing.error()
+    return check
+
+
+def c_chats_list(w, p):
+    def check(r, allowed):
+        if allowed:
+            chats = r.json()["chats"]
+            if p != "admin_user":
+                assert len(chats) == 1 and chats[0]["client"]["id"] == w.sessions[p].id
+    return Case("/api/v1/chats", check=check)
+
+
+def c_chat_messages(w, p):
+    chat = _chat_a(w)
+    return Case(f"/api/v1/chats/{chat['id']}/messages", ok={"*": 200, "client_b": 404},
+                check=_chat_404_like_missing(w, "GET", "/messages"))
+
+
+def c_chat_send(w, p):
+    chat = _chat_a(w)
+    path = f"/api/v1/chats/{chat['id']}/messages"
+    body = {"body": f"from {p}", "client_msg_id": unique("m-")}
+    inner = _chat_404_like_missing(w, "POST", "/messages", json=body)
+
+    def check(r, allowed):
+        inner(r, allowed)
+        page = w.as_("admin_user", "GET", path + "?limit=200").json()["messages"]
+        stored = [m for m in page if m["client_msg_id"] == body["client_msg_id"]]
+        assert len(stored) == (1 if allowed and r.status == 201 else 0), stored
+    return Case(path, ok={"*": 201, "client_b": 404}, check=check, json=body)
+
+
+def c_chat_read(w, p):
+    chat = _chat_a(w)
+    return Case(f"/api/v1/chats/{chat['id']}/read", ok={"*": 200, "client_b": 404},
+                check=_chat_404_like_missing(w, "POST", "/read", json={"up_to": 1}),
+                json={"up_to": 1})
+
+
 def c_ws(w, p):
     """Without the upgrade headers (but from this origin) a person gets 400
     naming Upgrade; test_40_ws.py covers the handshake itself."""
@@ -503,6 +555,10 @@ ROUTES = [
     ("GET", "/api/v1/regions/{region}/devices", "admin", c_region_devices),
     ("GET", "/api/v1/notifications", "self", c_notifications_list),
     ("POST", "/api/v1/notifications/read", "self", c_notifications_read),
+    ("GET", "/api/v1/chats", "self", c_chats_list),
+    ("GET", "/api/v1/chats/{id}/messages", "self", c_chat_messages),
+    ("POST", "/api/v1/chats/{id}/messages", "self", c_chat_send),
+    ("POST", "/api/v1/chats/{id}/read", "self", c_chat_read),
     ("GET", "/ws", "self", c_ws),
     ("GET", "/", "public", _page("/")),
     ("GET", "/login", "public", _page("/login")),
