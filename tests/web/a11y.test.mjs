@@ -82,7 +82,7 @@ for (const phone of [false, true]) {
 	test(`admin pages on a ${size}`, async () => {
 		const page = await newPage(browser, kw, { phone });
 		await login(page, admin);
-		const paths = ['/admin', '/admin/regions/North', '/admin/users', `/admin/users/${userId}`, '/admin/devices', `/admin/devices/${device.id}`, '/admin/tokens', '/admin/audit', '/app'];
+		const paths = ['/admin', '/admin/regions/North', '/admin/users', `/admin/users/${userId}`, '/admin/devices', `/admin/devices/${device.id}`, '/admin/tokens', '/admin/audit', '/admin/support', '/app'];
 		for (const path of paths) {
 			await page.goto(path);
 			await settle(page);

@@ -8,7 +8,7 @@
 // live.test.mjs covers the bell against a fake socket.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, login, newPage, shot, startKilowatt } from './harness.mjs';
+import { launchBrowser, login, newPage, shot, startKilowatt, until } from './harness.mjs';
 
 const H = 3600 * 1000;
 const TZ = 'Europe/Brussels';
@@ -26,15 +26,6 @@ after(async () => {
 	await browser?.close();
 	await kw?.stop();
 });
-
-async function until(what, f, ms = 10000) {
-	const end = Date.now() + ms;
-	while (Date.now() < end) {
-		if (await f()) return;
-		await new Promise((r) => setTimeout(r, 50));
-	}
-	assert.fail(`timed out waiting for ${what}`);
-}
 
 // A device of Léa's with an hourly limit.
 async function meter(name, limit) {

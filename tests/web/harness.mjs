@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import assert from 'node:assert/strict';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -143,4 +144,15 @@ export async function login(page, who) {
 export async function shot(page, name) {
 	mkdirSync(ARTIFACTS, { recursive: true });
 	await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+// Polls f (async or not) every 50 ms until it is true; fails the test
+// naming `what` after ms.
+export async function until(what, f, ms = 10000) {
+	const end = Date.now() + ms;
+	while (Date.now() < end) {
+		if (await f()) return;
+		await new Promise((r) => setTimeout(r, 50));
+	}
+	assert.fail(`timed out waiting for ${what}`);
 }

@@ -8,7 +8,7 @@
 // connection drops, while every HTTP request still goes to a real kilowatt.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, login, newPage, shot, startKilowatt } from './harness.mjs';
+import { launchBrowser, login, newPage, shot, startKilowatt, until } from './harness.mjs';
 
 let kw, browser, client;
 
@@ -32,15 +32,6 @@ async function fakeHub(page) {
 		ws.send(JSON.stringify({ type: 'hello', user: { id: 1, role: 'client' }, seq: 0 }));
 	});
 	return sockets;
-}
-
-async function until(what, f, ms = 10000) {
-	const end = Date.now() + ms;
-	while (Date.now() < end) {
-		if (await f()) return;
-		await new Promise((r) => setTimeout(r, 50));
-	}
-	assert.fail(`timed out waiting for ${what}`);
 }
 
 test('an alert shows as a toast and in the bell, unread until the list is opened', async () => {

@@ -16,8 +16,10 @@
 import { get, patch, post } from './api.js';
 import * as live from './live.js';
 import { ago, h, mount, toast } from './ui.js';
+import { mountChatPanel } from './chat/panel.js';
 
 let shell = null; // { user id, main element }
+let dropChat = null; // removes the client's chat panel
 // items: newest first, {id?, title, text, href, at, read}; extra: unread
 // ones the server has beyond them; gen: bumps when the user changes, so a
 // late answer for a previous user is dropped.
@@ -31,6 +33,7 @@ const NAV = {
 		['/admin/devices', 'Devices'],
 		['/admin/tokens', 'Tokens'],
 		['/admin/audit', 'Audit log'],
+		['/admin/support', 'Support'],
 	],
 	client: [['/app', 'My devices']],
 };
@@ -44,6 +47,8 @@ export function renderShell(me, { logout }) {
 	bell.open = false;
 	bell.button = null;
 	bell.gen++;
+	dropChat?.();
+	dropChat = null;
 	const main = h('main', { id: 'main', tabindex: '-1' });
 	if (!me) {
 		mount(root, h('div', { class: 'bare' }, main));
@@ -69,6 +74,7 @@ export function renderShell(me, { logout }) {
 		),
 		main,
 	);
+	if (role === 'client') dropChat = mountChatPanel(root);
 	shell = { key, main };
 	loadNotifications();
 	return main;

@@ -91,6 +91,14 @@ function retry() {
 	timer = setTimeout(open, base / 2 + Math.random() * (base / 2));
 }
 
+// Sends a JSON message over the socket; false when it is not open (the
+// caller falls back to HTTP).
+export function send(msg) {
+	if (!ws || ws.readyState !== 1) return false;
+	ws.send(JSON.stringify(msg));
+	return true;
+}
+
 export function connect() {
 	if (wanted) return;
 	wanted = true;

@@ -13,6 +13,7 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import './client/client.css';
 import './admin/admin.css';
+import './chat/chat.css';
 import { get, onSessionExpired, setCsrf } from './api.js';
 import { renderShell, setActiveNav } from './layout.js';
 import * as live from './live.js';
@@ -31,6 +32,7 @@ const routes = [
 	['/admin/devices/:id', () => import('./admin/device.js'), 'admin'],
 	['/admin/tokens', () => import('./admin/tokens.js'), 'admin'],
 	['/admin/audit', () => import('./admin/audit.js'), 'admin'],
+	['/admin/support', () => import('./chat/inbox.js'), 'admin'],
 ];
 
 const state = { me: null, leave: null };

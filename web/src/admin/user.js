@@ -21,7 +21,11 @@ export default async function page(ctx) {
 	const paintHead = () =>
 		mount(
 			head,
-			pageHead(user.name || user.email, h('a', { class: 'button', href: `/admin/audit?user_id=${user.id}` }, 'Audit log')),
+			pageHead(
+				user.name || user.email,
+				user.role === 'client' && h('a', { class: 'button', href: `/admin/support?client_id=${user.id}` }, 'Message this client'),
+				h('a', { class: 'button', href: `/admin/audit?user_id=${user.id}` }, 'Audit log'),
+			),
 			h('p', { class: 'subhead' }, roleBadge(user), ' ', statusBadge(user), ' ', h('span', { class: 'muted' }, `${user.email} · since ${when(user.created_at)}`)),
 		);
 	paintHead();
