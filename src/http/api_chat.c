@@ -3,7 +3,7 @@
  * any admin (docs/API.md, "Chat").
  *   GET  /api/v1/chats[?client_id=]
  *   GET  /api/v1/chats/{id}/messages?before=&limit=
- *   POST /api/v1/chats/{id}/messages  {"body", "client_msg_id"}
+ *   POST /api/v1/chats/{id}/messages  {"body", "client_msg_id", "context"?}
  *   POST /api/v1/chats/{id}/read      {"up_to"}
  * and over /ws (a handler registered on the hub for "chat."):
  *   chat.send, chat.typing, chat.read in; chat.message, chat.typing,
@@ -131,15 +131,30 @@ static json_t *time_json(int64_t t)
 	return t ? json_string(tz_format_rfc3339(tz_get("UTC"), t, buf)) : json_null();
 }
 
+/* A message's attached context, or null (also when its device was deleted). */
+static json_t *context_json(const struct store_chat_message *m)
+{
+	char href[160];
+
+	if (!m->context_device || !m->context_date || !m->context_device_uuid)
+		return json_null();
+	snprintf(href, sizeof(href), "/app/devices/%s?view=day&date=%s", m->context_device_uuid,
+		 m->context_date);
+	return json_pack("{s:s, s:s?, s:s, s:s}", "device_id", m->context_device_uuid,
+			 "device_name", m->context_device_name, "date", m->context_date, "href",
+			 href);
+}
+
 static json_t *message_json(const struct store_chat_message *m, int64_t client_id)
 {
 	bool by_client = m->sender_id == client_id;
-	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:{s:I, s:s?}, s:o, s:o}", "id",
+	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:{s:I, s:s?}, s:o, s:o, s:o}", "id",
 			 (json_int_t)m->id, "chat_id", (json_int_t)m->chat_id, "client_msg_id",
 			 m->client_msg_id ? m->client_msg_id : "", "body", m->body ? m->body : "",
 			 "from", by_client ? "client" : "admin", "sender", "id",
 			 (json_int_t)m->sender_id, "name", m->sender_name, "created_at",
-			 time_json(m->created_at), "read_at", time_json(m->read_at));
+			 time_json(m->created_at), "read_at", time_json(m->read_at), "context",
+			 context_json(m));
 }
 
 static json_t *client_json(const struct store_chat *ch)
@@ -205,6 +220,67 @@ struct chat_err {
 	int64_t retry_after; /* 429 */
 };
 
+/* A real calendar date "YYYY-MM-DD". */
+static bool valid_date(const char *s)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, len;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return false;
+	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	mo = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1)
+		return false;
+	len = mdays[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100) || y % 400 == 0));
+	return d <= len;
+}
+
+/* The optional "context" of a send into j->m (device resolved here, its
+ * mapping to a client checked in the job); false with *e filled. */
+static bool context_check(struct chat_job *j, json_t *ctx, struct chat_err *e)
+{
+	struct store *store = j->r ? j->r->store : j->st->store;
+	json_t *dev = json_object_get(ctx, "device_id"), *date = json_object_get(ctx, "date"), *v;
+	const char *key;
+	struct store_device *d;
+
+	if (!ctx || json_is_null(ctx))
+		return true;
+	if (!json_is_object(ctx)) {
+		*e = (struct chat_err){ 400, "invalid_value", "context",
+					"context must be an object or null", 0 };
+		return false;
+	}
+	json_object_foreach (ctx, key, v) {
+		if (strcmp(key, "device_id") && strcmp(key, "date")) {
+			*e = (struct chat_err){ 400, "unknown_field", NULL, "", 0 };
+			e->field = key;
+			snprintf(e->msg, sizeof(e->msg), "unknown field 'context.%.64s'", key);
+			return false;
+		}
+	}
+	if (!json_is_string(date) || !valid_date(json_string_value(date))) {
+		*e = (struct chat_err){ 400, "invalid_value", "context.date",
+					"context.date must be a calendar date YYYY-MM-DD", 0 };
+		return false;
+	}
+	d = json_is_string(dev) && store ? store_device_find(store, json_string_value(dev)) : NULL;
+	if (!d) {
+		*e = (struct chat_err){ 400, "invalid_value", "context.device_id",
+					"context.device_id must be one of your devices", 0 };
+		return false;
+	}
+	j->m.context_device = d->id;
+	store_device_free(d);
+	j->m.context_date = xstrdup(json_string_value(date));
+	return true;
+}
+
 /* Validates a send (from either side) into j->m; false with *e filled. */
 static bool send_check(struct chat_job *j, json_t *o, bool skip, struct chat_err *e)
 {
@@ -215,7 +291,8 @@ static bool send_check(struct chat_job *j, json_t *o, bool skip, struct chat_err
 	char tkey[32];
 
 	json_object_foreach (o, key, v) {
-		if (strcmp(key, "body") && strcmp(key, "client_msg_id") && !ws_key(skip, key)) {
+		if (strcmp(key, "body") && strcmp(key, "client_msg_id") && strcmp(key, "context") &&
+		    !ws_key(skip, key)) {
 			*e = (struct chat_err){ 400, "unknown_field", NULL, "", 0 };
 			e->field = key; /* o outlives the use */
 			snprintf(e->msg, sizeof(e->msg), "unknown field '%.64s'", key);
@@ -249,6 +326,8 @@ static bool send_check(struct chat_job *j, json_t *o, bool skip, struct chat_err
 			return false;
 		}
 	}
+	if (!context_check(j, json_object_get(o, "context"), e))
+		return false;
 	snprintf(tkey, sizeof(tkey), "u%lld", (long long)j->user_id);
 	if (state && !throttle_allowed(state->send, tkey, CHAT_SEND_MAX, now, &retry)) {
 		*e = (struct chat_err){ 429, "rate_limited", "body", "", retry };
@@ -276,6 +355,11 @@ static int send_write(struct store_conn *c, void *ud)
 
 	if (rc)
 		return rc;
+	if (j->m.context_device && !j->admin) { /* a client attaches only its own devices */
+		rc = store_mapping_exists(c, j->user_id, j->m.context_device);
+		if (rc)
+			return rc == KW_ENOTFOUND ? KW_EDENIED : rc;
+	}
 	if ((rc = store_chat_message_insert(c, &j->m, &j->dup)) != 0)
 		return rc;
 	return j->dup && j->m.chat_id != want ? KW_EEXIST : 0; /* the id names another chat */
@@ -330,6 +414,10 @@ static void kwerr_to(struct chat_err *e, int rc)
 		*e = (struct chat_err){ 409, "conflict", "client_msg_id",
 					"client_msg_id was used for another chat", 0 };
 		break;
+	case KW_EDENIED: /* send_write: not one of the client's devices */
+		*e = (struct chat_err){ 400, "invalid_value", "context.device_id",
+					"context.device_id must be one of your devices", 0 };
+		break;
 	default:
 		*e = (struct chat_err){ 503, "unavailable", NULL, "try again later", 0 };
 		break;
@@ -352,6 +440,8 @@ static bool ws_job_back(struct chat_job *j)
 	chat_job_free(j);
 	return false;
 }
+
+static void http_chat_err(struct http_req *r, const struct chat_err *e);
 
 static void send_done(void *ud, int rc)
 {
@@ -377,9 +467,10 @@ static void send_done(void *ud, int rc)
 		chat_job_free(j);
 		return;
 	}
-	if (rc == KW_EEXIST) {
-		http_reply_error(r, 409, "conflict", "client_msg_id", 0,
-				 "client_msg_id was used for another chat");
+	if (rc == KW_EEXIST || rc == KW_EDENIED) {
+		struct chat_err e;
+		kwerr_to(&e, rc);
+		http_chat_err(r, &e);
 		return;
 	}
 	if (rc) {

@@ -16,7 +16,11 @@ void store_chat_message_release(struct store_chat_message *m)
 	free(m->sender_name);
 	free(m->client_msg_id);
 	free(m->body);
+	free(m->context_date);
+	free(m->context_device_uuid);
+	free(m->context_device_name);
 	m->sender_name = m->client_msg_id = m->body = NULL;
+	m->context_date = m->context_device_uuid = m->context_device_name = NULL;
 }
 
 void store_chat_release(struct store_chat *ch)

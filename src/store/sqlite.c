@@ -199,6 +199,10 @@ static const char *const migrations[] = {
 	"CREATE INDEX chat_message_page ON chat_message(chat_id, id);"
 	"CREATE INDEX chat_message_unread ON chat_message(chat_id, sender_id)"
 	"  WHERE read_at IS NULL;",
+	/* 9: a chat message's attached context, a device and a day
+	 * (sqlite_chat.c); both NULL when none. */
+	"ALTER TABLE chat_message ADD COLUMN context_device INTEGER;"
+	"ALTER TABLE chat_message ADD COLUMN context_date TEXT;",
 };
 
 static const char *const sql[S_COUNT] = {

@@ -7,7 +7,7 @@
  *       one conversation per client user; indexed by activity for the
  *       admins' inbox
  *   chat_message(id, chat_id, sender_id, client_msg_id, body, created_at,
- *       read_at) UNIQUE(sender_id, client_msg_id), indexed (chat_id, id)
+ *       read_at, context_device, context_date (migration 9)) UNIQUE(sender_id, client_msg_id), indexed (chat_id, id)
  *       for pages and partially on the unread ones for the counts
  *
  * Invariants:
@@ -37,14 +37,17 @@
 	" (SELECT count(*) FROM chat_message x WHERE x.chat_id = c.id"                   \
 	"   AND x.read_at IS NULL AND x.sender_id <> c.user_id),"                        \
 	" l.id, l.chat_id, l.sender_id, lu.name, l.client_msg_id, l.body, l.created_at," \
-	" l.read_at"                                                                     \
+	" l.read_at, l.context_device, l.context_date, ld.uuid, ld.name"                 \
 	" FROM chat c JOIN user u ON u.id = c.user_id"                                   \
 	" LEFT JOIN chat_message l ON l.id = (SELECT max(id) FROM chat_message"          \
 	"   WHERE chat_id = c.id)"                                                       \
-	" LEFT JOIN user lu ON lu.id = l.sender_id"
-#define MSG_SELECT                                                               \
-	"SELECT m.id, m.chat_id, m.sender_id, su.name, m.client_msg_id, m.body," \
-	" m.created_at, m.read_at FROM chat_message m LEFT JOIN user su ON su.id = m.sender_id"
+	" LEFT JOIN user lu ON lu.id = l.sender_id"                                      \
+	" LEFT JOIN device ld ON ld.id = l.context_device"
+#define MSG_SELECT                                                                     \
+	"SELECT m.id, m.chat_id, m.sender_id, su.name, m.client_msg_id, m.body,"       \
+	" m.created_at, m.read_at, m.context_device, m.context_date, md.uuid, md.name" \
+	" FROM chat_message m LEFT JOIN user su ON su.id = m.sender_id"                \
+	" LEFT JOIN device md ON md.id = m.context_device"
 
 const char *const sq__chat_sql[C_COUNT] = {
 	[C_CHAT_ENSURE] = "INSERT INTO chat(user_id, created_at) VALUES(?1, ?2)"
@@ -52,9 +55,10 @@ const char *const sq__chat_sql[C_COUNT] = {
 			  " RETURNING id",
 	[C_CHAT_GET] = CHAT_SELECT " WHERE c.id = ?1",
 	[C_CHAT_LIST] = CHAT_SELECT " ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?1",
-	[C_MSG_INSERT] = "INSERT INTO chat_message(chat_id, sender_id, client_msg_id, body,"
-			 " created_at) VALUES(?1, ?2, ?3, ?4, ?5)"
-			 " ON CONFLICT(sender_id, client_msg_id) DO NOTHING",
+	[C_MSG_INSERT] =
+	    "INSERT INTO chat_message(chat_id, sender_id, client_msg_id, body,"
+	    " created_at, context_device, context_date) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+	    " ON CONFLICT(sender_id, client_msg_id) DO NOTHING",
 	[C_MSG_BY_CLIENT_ID] = MSG_SELECT " WHERE m.sender_id = ?1 AND m.client_msg_id = ?2",
 	[C_MSG_TOUCH_CHAT] = "UPDATE chat SET last_message_at = ?2 WHERE id = ?1",
 	[C_MSG_LIST] = MSG_SELECT " WHERE m.chat_id = ?1 AND (?2 = 0 OR m.id < ?2)"
@@ -81,7 +85,11 @@ static void msg_row(sqlite3_stmt *s, int at, struct store_chat_message *m)
 	m->client_msg_id = sq__col_dup(s, at + 4);
 	m->body = sq__col_dup(s, at + 5);
 	m->created_at = sqlite3_column_int64(s, at + 6);
-	m->read_at = sqlite3_column_int64(s, at + 7); /* NULL reads as 0: unread */
+	m->read_at = sqlite3_column_int64(s, at + 7);	     /* NULL reads as 0: unread */
+	m->context_device = sqlite3_column_int64(s, at + 8); /* NULL reads as 0: none */
+	m->context_date = sq__col_dup(s, at + 9);
+	m->context_device_uuid = sq__col_dup(s, at + 10);
+	m->context_device_name = sq__col_dup(s, at + 11);
 }
 
 static void chat_row(sqlite3_stmt *s, struct store_chat *ch)
@@ -156,6 +164,13 @@ static int sq_message_insert(struct store_conn *c, struct store_chat_message *m,
 	sqlite3_bind_text(s, 3, m->client_msg_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, m->body, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, m->created_at);
+	if (m->context_device && m->context_date) {
+		sqlite3_bind_int64(s, 6, m->context_device);
+		sqlite3_bind_text(s, 7, m->context_date, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_null(s, 6);
+		sqlite3_bind_null(s, 7);
+	}
 	if ((rc = sq__run(SQ(c), s, "storing a chat message")) != 0)
 		return rc;
 	*dup = sqlite3_changes(SQ(c)->db) == 0; /* invariant 2 */

@@ -435,6 +435,11 @@ struct store_chat_message {
 	char *body;	     /* as sent, never transformed */
 	int64_t created_at;  /* epoch ms */
 	int64_t read_at;     /* epoch ms; 0: unread */
+	/* attached context (migration 9): a device and a day, or 0 / NULL */
+	int64_t context_device;	   /* store_device.id; 0: none */
+	char *context_date;	   /* "YYYY-MM-DD" */
+	char *context_device_uuid; /* filled on reads; NULL when the device is gone */
+	char *context_device_name; /* filled on reads */
 };
 struct store_chat {
 	int64_t id;
@@ -456,7 +461,8 @@ int store_chat_get(struct store_conn *c, int64_t id, struct store_chat *out);
 /* [any] Every chat, newest activity first, at most limit; release each
  * and free *out. */
 int store_chat_list(struct store_conn *c, size_t limit, struct store_chat **out, size_t *n);
-/* [writer] Stores m (chat_id, sender_id, client_msg_id, body, created_at)
+/* [writer] Stores m (chat_id, sender_id, client_msg_id, body, created_at,
+ * context_device, context_date)
  * and sets m->id; when sender_id already sent client_msg_id, changes
  * nothing, fills m with the stored message instead and sets *dup. */
 int store_chat_message_insert(struct store_conn *c, struct store_chat_message *m, bool *dup);

@@ -409,3 +409,85 @@ def test_deleting_a_client_deletes_its_chat(kw):
     assert chat["id"] not in [c["id"] for c in admin.get("/api/v1/chats").json()["chats"]]
     assert kw.db_rows("SELECT count(*) AS n FROM chat_message WHERE chat_id = ?",
                       (chat["id"],))[0]["n"] == 0
+
+
+# --- context: a device and a day ------------------------------------------------------
+
+def new_device(kw, name):
+    r = kw.post("/api/v1/devices", json={"name": name})
+    assert r.status == 201, r
+    return r.json()
+
+
+def test_context_is_stored_and_returned_with_a_chart_link(kw):
+    client, admin = kw.person(), kw.person(role="admin")
+    dev = new_device(kw, "heat pump")
+    kw.map(client.id, dev["id"])
+    chat = my_chat(client)
+    r = client.post(f"/api/v1/chats/{chat['id']}/messages",
+                    json={"body": "why was Tuesday so high?", "client_msg_id": cid(),
+                          "context": {"device_id": dev["id"], "date": "2026-11-17"}})
+    assert r.status == 201, r
+    want = {"device_id": dev["id"], "device_name": "heat pump", "date": "2026-11-17",
+            "href": f"/app/devices/{dev['id']}?view=day&date=2026-11-17"}
+    assert r.json()["context"] == want
+    msgs = history(admin, chat["id"])["messages"]
+    assert msgs[0]["context"] == want
+    r = send(client, chat["id"], "and no context")
+    assert r.status == 201 and r.json()["context"] is None, r
+    chats = [c for c in admin.get("/api/v1/chats").json()["chats"] if c["id"] == chat["id"]]
+    assert chats[0]["last_message"]["context"] is None
+    rows = kw.db_rows("SELECT context_device, context_date FROM chat_message WHERE chat_id = ?"
+                      " ORDER BY id", (chat["id"],))
+    assert rows[0]["context_date"] == "2026-11-17" and rows[1]["context_device"] is None
+
+    async def body():  # over /ws too; the admin hears the context
+        ws_c, ws_a = await opened(kw, client), await opened(kw, admin)
+        try:
+            await ws_c.send(json.dumps({"type": "chat.send", "chat_id": chat["id"],
+                                        "body": "this day", "client_msg_id": cid(),
+                                        "context": {"device_id": dev["id"],
+                                                    "date": "2024-02-29"}}))
+            ev = await wait_event(ws_a, of("chat.message", chat["id"]))
+            assert ev["message"]["context"]["date"] == "2024-02-29"
+            assert ev["message"]["context"]["device_name"] == "heat pump"
+        finally:
+            await ws_c.close()
+            await ws_a.close()
+    run(body())
+
+
+def test_context_validation_and_another_clients_device_refused(kw):
+    client, other = kw.person(), kw.person()
+    mine, theirs = new_device(kw, "mine"), new_device(kw, "theirs")
+    kw.map(client.id, mine["id"])
+    kw.map(other.id, theirs["id"])
+    chat = my_chat(client)
+
+    def post(ctx):
+        return client.post(f"/api/v1/chats/{chat['id']}/messages",
+                           json={"body": "x", "client_msg_id": cid(), "context": ctx})
+
+    for ctx, code, field in [
+            ({"device_id": theirs["id"], "date": "2026-11-17"}, "invalid_value",
+             "context.device_id"),
+            ({"device_id": str(uuid.uuid4()), "date": "2026-11-17"}, "invalid_value",
+             "context.device_id"),
+            ({"device_id": mine["id"], "date": "2026-02-30"}, "invalid_value", "context.date"),
+            ({"device_id": mine["id"], "date": "2026-1-5"}, "invalid_value", "context.date"),
+            ({"device_id": mine["id"], "date": "2026-11-17", "chart": 1}, "unknown_field",
+             None),
+            ("today", "invalid_value", "context")]:
+        r = post(ctx)
+        assert r.status == 400, (ctx, r)
+        err = r.error()
+        assert err["code"] == code, (ctx, err)
+        if field:
+            assert err["field"] == field, (ctx, err)
+    # the two device refusals read the same: nothing tells whether it exists
+    a = post({"device_id": theirs["id"], "date": "2026-11-17"}).error()
+    b = post({"device_id": str(uuid.uuid4()), "date": "2026-11-17"}).error()
+    assert {k: a.get(k) for k in ("code", "field", "message")} == \
+        {k: b.get(k) for k in ("code", "field", "message")}
+    assert post(None).status == 201
+    assert history(client, chat["id"])["messages"][0]["context"] is None

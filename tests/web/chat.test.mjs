@@ -133,3 +133,52 @@ test('a client and an admin chat live: unread, read, typing, replies, two client
 	for (const p of [client, other, admin]) assert.deepEqual(p.problems, []);
 	for (const p of [client, other, admin]) await p.context().close();
 });
+
+test('a client attaches a device and a day; the admin follows the link to that chart', async () => {
+	const cleo = kw.user('cleo@example.test', 'client-password-3', { name: 'Cleo Client' });
+	const userId = (await kw.api('GET', '/api/v1/users?q=cleo')).users[0].id;
+	const pump = await kw.api('POST', '/api/v1/devices', { name: 'Heat pump', serial: 'CHAT-1', timezone: 'Europe/Brussels' });
+	const garage = await kw.api('POST', '/api/v1/devices', { name: 'Garage', serial: 'CHAT-2', timezone: 'Europe/Brussels' });
+	for (const d of [garage, pump]) await kw.api('POST', '/api/v1/mappings', { user_id: userId, device_id: d.id });
+
+	// Opened from the heat pump's day chart, the control defaults to it.
+	const client = await newPage(browser, kw);
+	await login(client, cleo);
+	await client.goto(`/app/devices/${pump.id}?view=day&date=2026-11-17`);
+	await liveOn(client);
+	const panel = await openPanel(client);
+	await panel.getByRole('button', { name: 'Attach a chart' }).click();
+	assert.equal(await panel.getByLabel('Device').inputValue(), pump.id);
+	assert.equal(await panel.getByLabel('Day').inputValue(), '2026-11-17');
+	await panel.getByLabel('Day').fill('2026-11-10');
+	await panel.getByLabel('Message to support').fill('Why was Tuesday so high?');
+	await panel.getByRole('button', { name: 'Send' }).click();
+	const mine = panel.locator('.chat-msg.mine:not(.pending)').filter({ hasText: 'Why was Tuesday so high?' });
+	await mine.getByRole('link', { name: 'Chart: Heat pump, 2026-11-10' }).waitFor();
+	// Attached to that one message only.
+	assert.equal(await panel.getByLabel('Device').isVisible(), false);
+	await panel.getByLabel('Message to support').fill('Thanks');
+	await panel.getByRole('button', { name: 'Send' }).click();
+	const next = panel.locator('.chat-msg.mine:not(.pending)').filter({ hasText: 'Thanks' });
+	await next.waitFor();
+	assert.equal(await next.locator('a').count(), 0);
+
+	// The admin sees the link and it opens that chart on that day.
+	const admin = await newPage(browser, kw);
+	await login(admin, ada);
+	await admin.goto('/admin/support');
+	await liveOn(admin);
+	await admin.locator('.chat-inbox-item').filter({ hasText: 'Cleo Client' }).click();
+	const pane = admin.locator('.chat-pane').filter({ hasText: 'cleo@example.test' });
+	const link = pane.getByRole('link', { name: 'Chart: Heat pump, 2026-11-10' });
+	await link.waitFor();
+	await link.click();
+	await until('the chart page', async () => new URL(admin.url()).pathname === `/app/devices/${pump.id}`);
+	const q = new URL(admin.url()).searchParams;
+	assert.equal(q.get('view'), 'day');
+	assert.equal(q.get('date'), '2026-11-10');
+	await until('the day input', async () => (await admin.locator('input[type=date]').first().inputValue()) === '2026-11-10');
+
+	for (const p of [client, admin]) assert.deepEqual(p.problems, []);
+	for (const p of [client, admin]) await p.context().close();
+});

@@ -20,14 +20,22 @@ export function hhmm(iso) {
 	return new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 }
 
+// A message's attached chart (docs/API.md, "Chat"): a link to that day.
+function chartLink(ctx) {
+	if (!ctx?.href) return null;
+	return h('p', { class: 'chat-context' }, h('a', { href: ctx.href }, `Chart: ${ctx.device_name || 'device'}, ${ctx.date}`));
+}
+
 function uuid() {
 	return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
 
 // chat: {id, client}; side: 'client' | 'admin' (who is looking);
 // visible(): whether the conversation is on screen now; onChange(): the
-// unread count may have changed; signal ends the subscriptions.
-export function conversation(chat, { side, visible = () => true, onChange = () => {}, signal }) {
+// unread count may have changed; signal ends the subscriptions;
+// attach (the client's panel): {el, take()} where take() answers the
+// context for the next message ({device_id, date}) or null.
+export function conversation(chat, { side, visible = () => true, onChange = () => {}, signal, attach = null }) {
 	const other = side === 'client' ? 'admin' : 'client';
 	const msgs = new Map(); // id -> message
 	const pending = new Map(); // client_msg_id -> {body, at, failed, timer}
@@ -46,6 +54,7 @@ export function conversation(chat, { side, visible = () => true, onChange = () =
 	const form = h(
 		'form',
 		{ class: 'chat-form', onsubmit: (e) => (e.preventDefault(), sendInput()) },
+		attach?.el,
 		h('label', { for: boxId, class: 'sr-only' }, side === 'client' ? 'Message to support' : `Message to ${chat.client?.name || 'the client'}`),
 		input,
 		h('button', { type: 'submit', class: 'primary' }, 'Send'),
@@ -79,6 +88,7 @@ export function conversation(chat, { side, visible = () => true, onChange = () =
 				{ class: `chat-msg ${mine ? 'mine' : 'theirs'}`, 'data-id': m.id },
 				h('span', { class: 'chat-who' }, who, ' · ', h('time', { datetime: m.created_at }, hhmm(m.created_at))),
 				h('p', { class: 'chat-body' }, m.body),
+				chartLink(m.context),
 				mine && h('small', { class: 'chat-status' }, m.read_at ? `Read ${hhmm(m.read_at)}` : 'Sent'),
 			);
 		});
@@ -89,6 +99,7 @@ export function conversation(chat, { side, visible = () => true, onChange = () =
 					{ class: 'chat-msg mine pending', 'data-cmid': cmid },
 					h('span', { class: 'chat-who' }, 'You'),
 					h('p', { class: 'chat-body' }, p.body),
+					p.context && h('p', { class: 'chat-context muted' }, `Chart attached: ${p.context.date}`),
 					h('small', { class: 'chat-status' }, p.failed ? `Not sent: ${p.failed}` : 'Sending…'),
 					p.failed && h('button', { type: 'button', onclick: () => retry(cmid) }, 'Try again'),
 				),
@@ -143,7 +154,7 @@ export function conversation(chat, { side, visible = () => true, onChange = () =
 		const p = pending.get(cmid);
 		if (!p) return;
 		clearTimeout(p.timer);
-		post(`/api/v1/chats/${chat.id}/messages`, { body: p.body, client_msg_id: cmid }, { signal })
+		post(`/api/v1/chats/${chat.id}/messages`, { body: p.body, client_msg_id: cmid, ...(p.context ? { context: p.context } : {}) }, { signal })
 			.then((m) => {
 				merge(m);
 				draw();
@@ -157,7 +168,7 @@ export function conversation(chat, { side, visible = () => true, onChange = () =
 
 	function sendIt(cmid) {
 		const p = pending.get(cmid);
-		if (live.send({ type: 'chat.send', chat_id: chat.id, body: p.body, client_msg_id: cmid })) {
+		if (live.send({ type: 'chat.send', chat_id: chat.id, body: p.body, client_msg_id: cmid, ...(p.context ? { context: p.context } : {}) })) {
 			p.timer = setTimeout(() => postIt(cmid), CONFIRM_WITHIN);
 		} else postIt(cmid);
 	}
@@ -174,7 +185,8 @@ export function conversation(chat, { side, visible = () => true, onChange = () =
 		const body = input.value;
 		if (!body.trim()) return;
 		const cmid = uuid();
-		pending.set(cmid, { body, at: new Date().toISOString(), failed: null, timer: null });
+		const context = attach?.take() || null;
+		pending.set(cmid, { body, context, at: new Date().toISOString(), failed: null, timer: null });
 		input.value = '';
 		draw();
 		log.scrollTop = log.scrollHeight;
