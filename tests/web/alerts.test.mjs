@@ -74,7 +74,10 @@ test('a reading over the limit shows as a toast and in the bell, and opening it 
 		[h + 20 * 60000, 0.8],
 	]);
 	await ingest(dev, [[h + 30 * 60000, 0.9]]);
-	const text = `Kitchen meter used 2.7 kWh between ${hhmm(h)} and ${hhmm(h + H)}, above its 2.0 kWh limit`;
+	// An hour of another local day (just after midnight) names its date.
+	const day = (t) => new Intl.DateTimeFormat('en-CA', { timeZone: TZ }).format(new Date(t));
+	const on = day(h) === day(Date.now()) ? '' : ` on ${day(h)}`;
+	const text = `Kitchen meter used 2.7 kWh between ${hhmm(h)} and ${hhmm(h + H)}${on}, above its 2.0 kWh limit`;
 	await page.locator('.toast').filter({ hasText: text }).waitFor({ timeout: 5000 });
 	await until('the bell to count it', async () => (await bell.getAttribute('aria-label')) === 'Notifications, 1 unread');
 	assert.equal(await page.locator('.bell .count').textContent(), '1');

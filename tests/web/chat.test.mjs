@@ -148,15 +148,15 @@ test('a client attaches a device and a day; the admin follows the link to that c
 	await liveOn(client);
 	const panel = await openPanel(client);
 	await panel.getByRole('button', { name: 'Attach a chart' }).click();
-	assert.equal(await panel.getByLabel('Device').inputValue(), pump.id);
-	assert.equal(await panel.getByLabel('Day').inputValue(), '2026-11-17');
-	await panel.getByLabel('Day').fill('2026-11-10');
+	assert.equal(await panel.getByLabel('Chart of device').inputValue(), pump.id);
+	assert.equal(await panel.getByLabel('Chart of day').inputValue(), '2026-11-17');
+	await panel.getByLabel('Chart of day').fill('2026-11-10');
 	await panel.getByLabel('Message to support').fill('Why was Tuesday so high?');
 	await panel.getByRole('button', { name: 'Send' }).click();
 	const mine = panel.locator('.chat-msg.mine:not(.pending)').filter({ hasText: 'Why was Tuesday so high?' });
 	await mine.getByRole('link', { name: 'Chart: Heat pump, 2026-11-10' }).waitFor();
 	// Attached to that one message only.
-	assert.equal(await panel.getByLabel('Device').isVisible(), false);
+	assert.equal(await panel.getByLabel('Chart of device').isVisible(), false);
 	await panel.getByLabel('Message to support').fill('Thanks');
 	await panel.getByRole('button', { name: 'Send' }).click();
 	const next = panel.locator('.chat-msg.mine:not(.pending)').filter({ hasText: 'Thanks' });

@@ -53,9 +53,9 @@ export function mountChatPanel(root) {
 		'fieldset',
 		{ class: 'chat-attach', hidden: true },
 		h('legend', {}, 'Chart to attach'),
-		h('label', { for: devSel.id }, 'Device'),
+		h('label', { for: devSel.id }, 'Chart of device'),
 		devSel,
-		h('label', { for: dayIn.id }, 'Day'),
+		h('label', { for: dayIn.id }, 'Chart of day'),
 		dayIn,
 		h('button', { type: 'button', onclick: () => showAttach(false) }, "Don't attach"),
 	);
