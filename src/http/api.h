@@ -52,4 +52,12 @@ void api_write(struct http_req *r, store_write_fn fn, store_done_fn done, void *
  * when it is not one. */
 json_t *api_body_object(struct http_req *r);
 
+/* A strictly positive decimal integer up to max (an id, a cursor): true
+ * with *out, else false. */
+bool api_parse_pos(const char *s, int64_t max, int64_t *out);
+
+/* ?limit= into *out: def when absent, else 1..max; answers 400 naming
+ * "limit" and returns false when bad. */
+bool api_query_limit(struct http_req *r, size_t def, int64_t max, size_t *out);
+
 #endif

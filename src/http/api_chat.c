@@ -184,21 +184,6 @@ static int chat_load(struct store_conn *c, struct chat_job *j)
 	return rc;
 }
 
-/* A strictly positive decimal integer up to max, or false. */
-static bool parse_pos(const char *s, int64_t max, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	v = strtoll(s, &end, 10);
-	if (*end || v <= 0 || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 static size_t utf8_chars(const char *s)
 {
 	size_t n = 0;
@@ -495,7 +480,7 @@ static void http_chat_err(struct http_req *r, const struct chat_err *e)
 /* The {id} path parameter; answers 404 (like a missing chat) when bad. */
 static bool chat_param(struct http_req *r, struct chat_job *j)
 {
-	if (parse_pos(r->params[0], INT64_MAX, &j->chat_id))
+	if (api_parse_pos(r->params[0], INT64_MAX, &j->chat_id))
 		return true;
 	http_reply_kwerr(r, KW_ENOTFOUND);
 	return false;
@@ -682,7 +667,7 @@ void api_chats_list(struct http_req *r)
 	struct chat_job *j = http_job(r, ACT_SEND);
 
 	if (client) { /* j->chat_id holds the client's user id here */
-		if (!j->admin || !parse_pos(client, INT64_MAX, &j->chat_id)) {
+		if (!j->admin || !api_parse_pos(client, INT64_MAX, &j->chat_id)) {
 			http_reply_error(r, 400, "invalid_value", "client_id", 0,
 					 j->admin ? "client_id must be a user id"
 						  : "client_id is for admins");
@@ -725,22 +710,14 @@ static void history_done(void *ud, int rc)
 
 void api_chat_messages(struct http_req *r)
 {
-	const char *before = http_query(r, "before"), *lim = http_query(r, "limit");
+	const char *before = http_query(r, "before");
 	struct chat_job *j = http_job(r, ACT_READ);
-	int64_t v;
 
 	if (!chat_param(r, j))
 		return;
-	j->limit = PAGE_DEFAULT;
-	if (lim) {
-		if (!parse_pos(lim, PAGE_MAX, &v)) {
-			http_reply_error(r, 400, "invalid_value", "limit", 0, "limit must be 1..%d",
-					 PAGE_MAX);
-			return;
-		}
-		j->limit = (size_t)v;
-	}
-	if (before && !parse_pos(before, INT64_MAX, &j->before)) {
+	if (!api_query_limit(r, PAGE_DEFAULT, PAGE_MAX, &j->limit))
+		return;
+	if (before && !api_parse_pos(before, INT64_MAX, &j->before)) {
 		http_reply_error(r, 400, "invalid_value", "before", 0,
 				 "before must be a message id (a positive integer)");
 		return;

@@ -77,6 +77,37 @@ json_t *api_body_object(struct http_req *r)
 	return o;
 }
 
+bool api_parse_pos(const char *s, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	v = strtoll(s, &end, 10);
+	if (*end || v <= 0 || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool api_query_limit(struct http_req *r, size_t def, int64_t max, size_t *out)
+{
+	const char *lim = http_query(r, "limit");
+	int64_t v;
+
+	*out = def;
+	if (!lim)
+		return true;
+	if (!api_parse_pos(lim, max, &v)) {
+		http_reply_error(r, 400, "invalid_value", "limit", 0, "limit must be 1..%lld",
+				 (long long)max);
+		return false;
+	}
+	*out = (size_t)v;
+	return true;
+}
+
 static int set_text(struct http_req *r, json_t *v, const char *field, char **dst, bool nullable,
 		    size_t maxlen)
 {

@@ -69,21 +69,6 @@ static enum user_role caller_role(const struct http_req *r)
 	return r->who.kind == PRINCIPAL_ADMIN_USER ? ROLE_ADMIN : ROLE_CLIENT;
 }
 
-/* A strictly positive decimal integer, or false. */
-static bool parse_pos(const char *s, int64_t max, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	v = strtoll(s, &end, 10);
-	if (*end || v <= 0 || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* --- GET /api/v1/notifications ----------------------------------------------------------- */
 
 static int list_read(struct store_conn *c, void *ud)
@@ -122,10 +107,8 @@ static void list_done(void *ud, int rc)
 
 void api_notifications_list(struct http_req *r)
 {
-	const char *unread = http_query(r, "unread"), *lim = http_query(r, "limit");
-	const char *cur = http_query(r, "cursor");
+	const char *unread = http_query(r, "unread"), *cur = http_query(r, "cursor");
 	struct note_job *j = note_job_new(r);
-	int64_t v;
 
 	if (unread && strcmp(unread, "true") != 0 && strcmp(unread, "false") != 0) {
 		http_reply_error(r, 400, "invalid_value", "unread", 0,
@@ -133,16 +116,9 @@ void api_notifications_list(struct http_req *r)
 		return;
 	}
 	j->unread_only = unread && strcmp(unread, "true") == 0;
-	j->limit = LIST_DEFAULT;
-	if (lim) {
-		if (!parse_pos(lim, LIST_MAX, &v)) {
-			http_reply_error(r, 400, "invalid_value", "limit", 0, "limit must be 1..%d",
-					 LIST_MAX);
-			return;
-		}
-		j->limit = (size_t)v;
-	}
-	if (cur && !parse_pos(cur, INT64_MAX, &j->before)) {
+	if (!api_query_limit(r, LIST_DEFAULT, LIST_MAX, &j->limit))
+		return;
+	if (cur && !api_parse_pos(cur, INT64_MAX, &j->before)) {
 		http_reply_error(r, 400, "invalid_value", "cursor", 0,
 				 "cursor must be a next_cursor this endpoint answered");
 		return;
